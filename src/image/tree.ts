@@ -51,3 +51,15 @@ export interface Node {
 export function newDir(mode = 0o755, uid = 0, gid = 0, mtime: Timestamp = { sec: 0, nsec: 0 }): Node {
   return { kind: "dir", mode, uid, gid, mtime, xattrs: new Map(), children: new Map() };
 }
+
+/**
+ * Where flattening puts file contents as it streams them: the ext4 builder implements this by
+ * writing straight into the disk's data area, so each byte is written once and no image path ever
+ * touches the host filesystem.
+ */
+export interface DataSink {
+  /** Consumes exactly `size` bytes from `source` and returns where they were stored. */
+  writeData(source: AsyncIterable<Uint8Array>, size: number): Promise<FileData>;
+  /** Gives back the blocks of a file that a later layer replaced or deleted. */
+  release(data: FileData): void;
+}
