@@ -1,0 +1,90 @@
+// Decompression of layer blobs chosen by media type: gzip (node:zlib), zstd (fzstd, pure JS) or
+// none. Streaming only: a layer is never held in memory whole. Knows nothing about tar.
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { Decompress } from "fzstd";
+import { WalkError } from "../../lib/errors.js";
+
+export type Compression = "none" | "gzip" | "zstd";
+
+const MEDIA_TYPES: Record<string, Compression> = {
+  "application/vnd.oci.image.layer.v1.tar": "none",
+  "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+  "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+  "application/vnd.oci.image.layer.nondistributable.v1.tar": "none",
+  "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+  "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+  "application/vnd.docker.image.rootfs.diff.tar": "none",
+  "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+  "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
+};
+
+/** The compression a layer media type names; unsupported for anything that is not a tar layer. */
+export function compressionOf(mediaType: string): Compression {
+  const c = MEDIA_TYPES[mediaType];
+  if (c === undefined) throw new WalkError("unsupported", `layer media type ${JSON.stringify(mediaType)} is not a tar layer walk can read`);
+  return c;
+}
+
+/** Errors of the compressed source itself (a failing store read) pass through unwrapped. */
+class SourceFailure extends Error {
+  constructor(readonly err: unknown) {
+    super("the layer's source failed");
+  }
+}
+
+async function* tagged(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    yield* source;
+  } catch (err) {
+    throw new SourceFailure(err);
+  }
+}
+
+async function* gunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  const z = createGunzip({ chunkSize: 64 * 1024 });
+  const feeding = pipeline(Readable.from(tagged(source), { objectMode: false }), z);
+  feeding.catch(() => {
+    // The same error surfaces through the iteration of `z` below.
+  });
+  try {
+    for await (const chunk of z) yield chunk as Buffer;
+    await feeding;
+  } catch (err) {
+    throw corrupt("gzip", err);
+  } finally {
+    z.destroy();
+  }
+}
+
+async function* unzstd(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  const out: Uint8Array[] = [];
+  const d = new Decompress((chunk) => {
+    if (chunk.length > 0) out.push(chunk);
+  });
+  try {
+    for await (const chunk of tagged(source)) {
+      d.push(chunk);
+      while (out.length > 0) yield out.shift() as Uint8Array;
+    }
+    d.push(new Uint8Array(0), true);
+  } catch (err) {
+    throw corrupt("zstd", err);
+  }
+  yield* out;
+}
+
+function corrupt(format: string, err: unknown): unknown {
+  if (err instanceof SourceFailure) return err.err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new WalkError("invalid_argument", `the layer's ${format} stream is truncated or corrupt (${why})`, { cause: err });
+}
+
+/** The uncompressed bytes of a layer blob. */
+export function decompress(source: AsyncIterable<Uint8Array>, compression: Compression): AsyncIterable<Uint8Array> {
+  if (compression === "gzip") return gunzip(source);
+  if (compression === "zstd") return unzstd(source);
+  return source;
+}
