@@ -1,0 +1,420 @@
+// Ext4Builder: builds an ext4 disk image straight into one file, without root, mounting, or ever
+// writing an image path to the host filesystem. File contents stream into the data area first
+// (DataSink); finish() then writes all metadata after it and the superblock in front.
+// The builder never deletes the file: it belongs to the caller, on success and on failure.
+import { createHash } from "node:crypto";
+import { open, type FileHandle } from "node:fs/promises";
+import { WalkError } from "../../lib/errors.js";
+import type { DataSink, FileData, Node, Timestamp } from "../tree.js";
+import { BlockAllocator } from "./allocator.js";
+import { DataArea } from "./data-area.js";
+import { encodeExtentTree, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
+import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, INODE_SIZE, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
+import { encodeInode } from "./inode.js";
+import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
+import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
+import { planInodes, type PlannedInode } from "./plan.js";
+import { reservedExtents, withReservedFiles, type ReservedFileSpec } from "./reserved.js";
+import { encodeGroupDescs, encodeSuperblock, type GroupDesc } from "./superblock.js";
+import { BlockWriter } from "./writer.js";
+import { setXattrBlockRefcount } from "./xattr.js";
+
+export interface Ext4BuilderOptions {
+  /** The largest disk this build may produce, in bytes. Beyond it: WalkError "size_exceeded". */
+  maxBytes: number;
+  /** Volume label, at most 16 bytes. Default "". */
+  label?: string;
+  /** 16 bytes, or the usual 36-character text form. Default: derived from label and timestamp. */
+  uuid?: Uint8Array | string;
+  /** Seconds since the epoch for the superblock and for directories the builder adds. Default 0. */
+  timestamp?: number;
+  /** Free inodes to leave beyond what the tree needs (rounding adds up to 15 more). Default 0. */
+  spareInodes?: number;
+  /** Free blocks to leave beyond what the content needs. Default 16 + 1% of the used blocks. */
+  spareBlocks?: number;
+}
+
+export interface FinishOptions {
+  /** Files with a fixed capacity that patchReservedFile can rewrite on a copy of the disk. */
+  reserved?: ReservedFileSpec[];
+}
+
+export interface Ext4Result {
+  /** The disk file, as given to create(). */
+  path: string;
+  /** Length of the disk file: blocks * 4096. */
+  sizeBytes: number;
+  blocks: number;
+  freeBlocks: number;
+  inodes: number;
+  freeInodes: number;
+  patchMap: PatchMap;
+}
+
+function parseUuid(u: Uint8Array | string | undefined, label: string, timestamp: number): Buffer {
+  if (u === undefined) {
+    const h = createHash("sha256").update(`walk.io ext4 ${timestamp} `).update(label, "utf8").digest().subarray(0, 16);
+    h[6] = (h[6]! & 0x0f) | 0x40;
+    h[8] = (h[8]! & 0x3f) | 0x80;
+    return Buffer.from(h);
+  }
+  const b = typeof u === "string" ? Buffer.from(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(u) ? u.replace(/-/g, "") : "", "hex") : Buffer.from(u);
+  if (b.length !== 16) throw new WalkError("invalid_argument", "the ext4 uuid must be 16 bytes or xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
+  return b;
+}
+
+function checkCount(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new WalkError("invalid_argument", `ext4 option ${name} must be a non-negative integer`);
+}
+
+/** Where finish() put a planned inode's own blocks. */
+interface Placed {
+  extents: ExtentEntry[];
+  /** The extent tree's root for i_block. */
+  iBlock: Buffer;
+  xattrBlock: number;
+  /** Blocks owned, for i_blocks: data, tree and xattr blocks. */
+  blocks: number;
+}
+
+export class Ext4Builder implements DataSink {
+  private state: "open" | "finishing" | "closed" = "open";
+
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    private readonly maxBlocks: number,
+    private readonly alloc: BlockAllocator,
+    private readonly area: DataArea,
+    private readonly timestamp: number,
+    private readonly uuid: Buffer,
+    private readonly label: Buffer,
+    private readonly spareInodes: number,
+    private readonly spareBlocks: number | undefined,
+  ) {}
+
+  /** Creates the disk file at `path` (which must not exist) and starts a build into it. */
+  static async create(path: string, options: Ext4BuilderOptions): Promise<Ext4Builder> {
+    const { maxBytes } = options;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 64 * BLOCK_SIZE) throw new WalkError("invalid_argument", `ext4 maxBytes must be an integer of at least ${64 * BLOCK_SIZE}`);
+    checkCount("spareInodes", options.spareInodes);
+    checkCount("spareBlocks", options.spareBlocks);
+    const timestamp = options.timestamp ?? 0;
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0 || timestamp >= 2 ** 32) throw new WalkError("invalid_argument", "ext4 timestamp must be seconds between 1970 and 2106");
+    const labelText = options.label ?? "";
+    const label = Buffer.from(labelText, "utf8");
+    if (label.length > 16) throw new WalkError("invalid_argument", `ext4 label ${JSON.stringify(labelText)} is longer than 16 bytes`);
+    const uuid = parseUuid(options.uuid, labelText, timestamp);
+    const maxBlocks = Math.min(Math.floor(maxBytes / BLOCK_SIZE), MAX_BLOCKS);
+    const dataStart = 1 + gdtBlocksFor(maxBlocks);
+    const fh = await open(path, "wx+", 0o600);
+    const alloc = new BlockAllocator(dataStart, maxBlocks, () => `the disk's file contents exceed the limit of ${maxBlocks * BLOCK_SIZE} bytes`);
+    return new Ext4Builder(fh, path, maxBlocks, alloc, new DataArea(fh, alloc), timestamp, uuid, label, options.spareInodes ?? 0, options.spareBlocks);
+  }
+
+  /** Streams exactly `size` bytes into the data area; all-zero blocks become holes. One call at a time. */
+  async writeData(source: AsyncIterable<Uint8Array>, size: number): Promise<FileData> {
+    this.assertOpen();
+    return this.area.write(source, size);
+  }
+
+  /** Frees the blocks of data a later layer replaced; they are reused by later writes. */
+  release(data: FileData): void {
+    this.assertOpen();
+    for (const e of data.extents) this.alloc.release({ start: e.physical, length: e.length });
+  }
+
+  /** Closes the file without finishing it. The caller deletes it. */
+  async abort(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    await this.fh.close();
+  }
+
+  /**
+   * Writes every inode, directory and bitmap for the tree rooted at `root`, whose file data must
+   * all have come from this builder's writeData, then closes the file. The tree is not changed.
+   */
+  async finish(root: Node, options: FinishOptions = {}): Promise<Ext4Result> {
+    this.assertOpen();
+    this.state = "finishing";
+    try {
+      const result = await this.writeAll(root, options);
+      this.state = "closed";
+      await this.fh.close();
+      return result;
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.state !== "open") throw new WalkError("conflict", `the ext4 build of ${this.path} is already finished or aborted`);
+  }
+
+  private async writeAll(treeRoot: Node, options: FinishOptions): Promise<Ext4Result> {
+    const ts: Timestamp = { sec: this.timestamp, nsec: 0 };
+    const { root, reserved } = withReservedFiles(treeRoot, options.reserved ?? [], ts);
+    const dataStart = this.alloc.firstBlock;
+    const dataEnd = this.alloc.end;
+    const inodes = planInodes({ root, dataStart, dataEnd, reserved });
+
+    // Blocks each inode needs in the metadata region, before knowing where that region starts.
+    const xattrBlocks = new Map<string, { block: Buffer; refs: number; at: number }>();
+    let otherMeta = 0;
+    const needs = inodes.map((p) => {
+      let own = 0;
+      let extents = 0;
+      if (p.dirBlocks !== undefined) own = p.dirBlocks.length / BLOCK_SIZE;
+      else if (p.reserved !== undefined) own = p.reserved.capacityBlocks;
+      else if (p.node.kind === "symlink" && p.node.target!.length >= 60) own = 1;
+      if (p.extents !== undefined) extents = splitRuns(p.extents).length;
+      else extents = Math.ceil(own / 32768);
+      const tree = treeBlockCount(extents);
+      otherMeta += own + tree;
+      const xb = p.xattrs.block;
+      if (xb !== null) {
+        const key = xb.toString("latin1");
+        const shared = xattrBlocks.get(key);
+        if (shared === undefined) {
+          xattrBlocks.set(key, { block: xb, refs: 1, at: 0 });
+          otherMeta++;
+        } else shared.refs++;
+      }
+      return { own, tree };
+    });
+    const maxIno = inodes[inodes.length - 1]!.ino;
+    const geo = computeGeometry({
+      metaStart: dataEnd,
+      usedInodes: maxIno,
+      spareInodes: this.spareInodes,
+      otherMetaBlocks: otherMeta,
+      spareBlocks: (used) => this.spareBlocks ?? 16 + Math.ceil(used / 100),
+      maxBlocks: this.maxBlocks,
+    });
+
+    // Place and write each inode's blocks in ascending order.
+    const out = new BlockWriter(this.fh);
+    let next = geo.otherMetaStart;
+    const placed: Placed[] = [];
+    for (const [i, p] of inodes.entries()) {
+      const need = needs[i]!;
+      let extents: ExtentEntry[];
+      let blocks = 0;
+      if (p.extents !== undefined) {
+        extents = splitRuns(p.extents);
+        blocks = p.extents.reduce((n, e) => n + e.length, 0);
+      } else if (p.reserved !== undefined) {
+        extents = reservedExtents(next, need.own, p.reserved.content.length);
+        const used = Math.ceil(p.reserved.content.length / BLOCK_SIZE);
+        const content = Buffer.alloc(used * BLOCK_SIZE);
+        content.set(p.reserved.content);
+        if (used > 0) await out.put(next, content);
+        blocks = need.own;
+      } else if (need.own > 0) {
+        extents = splitRuns([{ logical: 0, physical: next, length: need.own }]);
+        const bytes = p.dirBlocks ?? Buffer.concat([p.node.target!, Buffer.alloc(BLOCK_SIZE - p.node.target!.length)]);
+        await out.put(next, bytes);
+        blocks = need.own;
+      } else extents = [];
+      next += need.own;
+      const treeStart = next;
+      next += need.tree;
+      blocks += need.tree;
+      const tree = encodeExtentTree(extents, treeStart);
+      for (const [j, b] of tree.blocks.entries()) await out.put(treeStart + j, b);
+      let xattrBlock = 0;
+      const xb = p.xattrs.block;
+      if (xb !== null) {
+        const shared = xattrBlocks.get(xb.toString("latin1"))!;
+        if (shared.at === 0) {
+          shared.at = next++;
+          setXattrBlockRefcount(shared.block, shared.refs);
+          await out.put(shared.at, shared.block);
+        }
+        xattrBlock = shared.at;
+        blocks++;
+      }
+      placed.push({ extents, iBlock: tree.iBlock, xattrBlock, blocks });
+    }
+    await out.flush();
+    const metaEnd = next;
+
+    const bitmap = this.blockBitmap(geo, inodes, dataStart, dataEnd, metaEnd);
+    await this.writeInodeTables(geo, inodes, placed);
+    const { descs, freeBlocks, freeInodes } = this.groupDescs(geo, inodes, bitmap, maxIno);
+    await this.fh.write(bitmap, 0, bitmap.length, geo.blockBitmapStart * BLOCK_SIZE);
+    await this.fh.write(this.inodeBitmaps(geo, maxIno), 0, geo.groups * BLOCK_SIZE, geo.inodeBitmapStart * BLOCK_SIZE);
+    const gdt = encodeGroupDescs(descs, BLOCK_SIZE);
+    await this.fh.write(gdt, 0, gdt.length, BLOCK_SIZE);
+    const inodesCount = geo.groups * geo.inodesPerGroup;
+    const sb = encodeSuperblock({
+      inodesCount,
+      blocksCount: geo.totalBlocks,
+      freeBlocks,
+      freeInodes,
+      inodesPerGroup: geo.inodesPerGroup,
+      timestamp: this.timestamp,
+      uuid: this.uuid,
+      label: this.label,
+    });
+    await this.fh.write(sb, 0, sb.length, SUPERBLOCK_OFFSET);
+    const sizeBytes = geo.totalBlocks * BLOCK_SIZE;
+    await this.fh.truncate(sizeBytes);
+    return {
+      path: this.path,
+      sizeBytes,
+      blocks: geo.totalBlocks,
+      freeBlocks,
+      inodes: inodesCount,
+      freeInodes,
+      patchMap: this.patchMap(geo, inodes, placed, sizeBytes),
+    };
+  }
+
+  private inodeOffset(geo: Geometry, ino: number): number {
+    const group = Math.floor((ino - 1) / geo.inodesPerGroup);
+    const index = (ino - 1) % geo.inodesPerGroup;
+    return (geo.inodeTableStart + group * geo.inodeTableBlocksPerGroup) * BLOCK_SIZE + index * INODE_SIZE;
+  }
+
+  /** Marks superblock, descriptors, data extents and metadata; rejects blocks claimed twice. */
+  private blockBitmap(geo: Geometry, inodes: readonly PlannedInode[], dataStart: number, dataEnd: number, metaEnd: number): Buffer {
+    const bitmap = Buffer.alloc(geo.groups * BLOCK_SIZE);
+    const setRange = (start: number, length: number, owner?: PlannedInode): void => {
+      for (let b = start; b < start + length; b++) {
+        const mask = 1 << (b & 7);
+        if ((bitmap[b >>> 3]! & mask) !== 0) {
+          throw new WalkError("internal", `block ${b} of ${owner === undefined ? "the metadata" : `entry ${owner.path}`} belongs to another file too`);
+        }
+        bitmap[b >>> 3]! |= mask;
+      }
+    };
+    setRange(0, 1 + Math.ceil((geo.groups * 32) / BLOCK_SIZE));
+    for (const p of inodes) for (const e of p.extents ?? []) setRange(e.physical, e.length, p);
+    setRange(dataEnd, metaEnd - dataEnd);
+    // Bits past the last block are padding and must be set.
+    for (let b = geo.totalBlocks; b < geo.groups * BLOCKS_PER_GROUP; b++) bitmap[b >>> 3]! |= 1 << (b & 7);
+    if (dataStart > geo.totalBlocks) throw new WalkError("internal", "the data area starts past the end of the disk");
+    return bitmap;
+  }
+
+  private inodeBitmaps(geo: Geometry, maxIno: number): Buffer {
+    const buf = Buffer.alloc(geo.groups * BLOCK_SIZE);
+    for (let g = 0; g < geo.groups; g++) {
+      const base = g * BLOCK_SIZE * 8;
+      const used = Math.max(0, Math.min(geo.inodesPerGroup, maxIno - g * geo.inodesPerGroup));
+      for (let i = 0; i < used; i++) buf[(base + i) >>> 3]! |= 1 << (i & 7);
+      for (let i = geo.inodesPerGroup; i < BLOCK_SIZE * 8; i++) buf[(base + i) >>> 3]! |= 1 << (i & 7);
+    }
+    return buf;
+  }
+
+  private groupDescs(geo: Geometry, inodes: readonly PlannedInode[], bitmap: Buffer, maxIno: number): { descs: GroupDesc[]; freeBlocks: number; freeInodes: number } {
+    const dirs = new Array<number>(geo.groups).fill(0);
+    for (const p of inodes) if (p.node.kind === "dir") dirs[Math.floor((p.ino - 1) / geo.inodesPerGroup)]!++;
+    const descs: GroupDesc[] = [];
+    let freeBlocks = 0;
+    let freeInodes = 0;
+    for (let g = 0; g < geo.groups; g++) {
+      let used = 0;
+      for (let i = g * BLOCK_SIZE; i < (g + 1) * BLOCK_SIZE; i++) used += POPCOUNT[bitmap[i]!]!;
+      const free = BLOCKS_PER_GROUP - used;
+      const freeIn = geo.inodesPerGroup - Math.max(0, Math.min(geo.inodesPerGroup, maxIno - g * geo.inodesPerGroup));
+      freeBlocks += free;
+      freeInodes += freeIn;
+      descs.push({
+        blockBitmap: geo.blockBitmapStart + g,
+        inodeBitmap: geo.inodeBitmapStart + g,
+        inodeTable: geo.inodeTableStart + g * geo.inodeTableBlocksPerGroup,
+        freeBlocks: free,
+        freeInodes: freeIn,
+        usedDirs: dirs[g]!,
+      });
+    }
+    return { descs, freeBlocks, freeInodes };
+  }
+
+  private async writeInodeTables(geo: Geometry, inodes: readonly PlannedInode[], placed: readonly Placed[]): Promise<void> {
+    const table = Buffer.alloc(geo.inodesPerGroup * INODE_SIZE);
+    let i = 0;
+    for (let g = 0; g < geo.groups && i < inodes.length; g++) {
+      table.fill(0);
+      const first = g * geo.inodesPerGroup + 1;
+      for (; i < inodes.length && inodes[i]!.ino < first + geo.inodesPerGroup; i++) {
+        const p = inodes[i]!;
+        encodeInode(table, (p.ino - first) * INODE_SIZE, inodeFields(p, placed[i]!), BLOCK_SIZE);
+      }
+      await this.fh.write(table, 0, table.length, (geo.inodeTableStart + g * geo.inodeTableBlocksPerGroup) * BLOCK_SIZE);
+    }
+  }
+
+  private patchMap(geo: Geometry, inodes: readonly PlannedInode[], placed: readonly Placed[], diskBytes: number): PatchMap {
+    const files: PatchMap["files"] = {};
+    inodes.forEach((p, i) => {
+      if (p.reserved === undefined) return;
+      const start = placed[i]!.extents[0]!.physical;
+      files[p.reserved.name] = {
+        inode: p.ino,
+        inodeOffset: this.inodeOffset(geo, p.ino),
+        dataOffset: start * BLOCK_SIZE,
+        capacityBlocks: p.reserved.capacityBlocks,
+        capacity: p.reserved.capacityBlocks * BLOCK_SIZE,
+      };
+    });
+    return { format: PATCH_MAP_FORMAT, blockSize: BLOCK_SIZE, diskBytes, files };
+  }
+}
+
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, n) => {
+  let c = 0;
+  for (let v = n; v > 0; v >>= 1) c += v & 1;
+  return c;
+});
+
+function inodeFields(p: PlannedInode, at: Placed): Parameters<typeof encodeInode>[2] {
+  const n = p.node;
+  let iBlock: Buffer = Buffer.alloc(60);
+  let flags = 0;
+  let size = 0;
+  switch (n.kind) {
+    case "file":
+      size = p.reserved !== undefined ? p.reserved.content.length : n.data!.size;
+      break;
+    case "dir":
+      size = p.dirBlocks!.length;
+      break;
+    case "symlink":
+      size = n.target!.length;
+      if (size < 60) n.target!.copy(iBlock);
+      break;
+    case "char":
+    case "block": {
+      const { major, minor } = n.rdev!;
+      if (major < 256 && minor < 256) iBlock.writeUInt32LE((major << 8) | minor, 0);
+      else iBlock.writeUInt32LE(((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0, 4);
+      break;
+    }
+    default:
+      break;
+  }
+  const usesExtents = n.kind === "file" || n.kind === "dir" || (n.kind === "symlink" && size >= 60);
+  if (usesExtents) {
+    flags = EXTENTS_FL;
+    iBlock = at.iBlock;
+  }
+  return {
+    mode: p.typeBits | n.mode,
+    uid: n.uid,
+    gid: n.gid,
+    size,
+    links: p.links,
+    blocks: at.blocks,
+    flags,
+    iBlock,
+    fileAcl: at.xattrBlock,
+    mtime: n.mtime,
+    inlineXattrs: p.xattrs.inline,
+  };
+}
