@@ -138,13 +138,13 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarRea
   let longLink: string | undefined;
   let offset = 0;
 
-  const extended = async (size: number, what: string): Promise<Buffer> => {
+  const extended = async (size: number, what: string, at: number): Promise<Buffer> => {
     if (size > limits.maxExtendedHeaderBytes) {
-      throw new WalkError("size_exceeded", `the ${what} at byte ${offset} is ${size} bytes, more than the limit of ${limits.maxExtendedHeaderBytes}`);
+      throw new WalkError("size_exceeded", `the ${what} at byte ${at} is ${size} bytes, more than the limit of ${limits.maxExtendedHeaderBytes}`);
     }
-    const body = size === 0 ? Buffer.alloc(0) : await r.readExact(size, `the ${what} at byte ${offset}`);
-    if (body === null) throw bad(`the layer is truncated: it ends inside the ${what} at byte ${offset}`);
-    await r.skip(padTo(size), `the ${what} at byte ${offset}`);
+    const body = size === 0 ? Buffer.alloc(0) : await r.readExact(size, `the ${what} at byte ${at}`);
+    if (body === null) throw bad(`the layer is truncated: it ends inside the ${what} at byte ${at}`);
+    await r.skip(padTo(size), `the ${what} at byte ${at}`);
     return Buffer.from(body); // copied: it outlives the chunk it came in
   };
 
@@ -165,7 +165,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarRea
     offset += BLOCK;
 
     if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
-      const body = await extended(size, flag === "L" || flag === "K" ? "GNU long name" : "PAX extended header");
+      const body = await extended(size, flag === "L" || flag === "K" ? "GNU long name" : "PAX extended header", entryOffset);
       offset += size + padTo(size);
       if (flag === "x") pax = parsePax(body);
       else if (flag === "g") globalPax = new Map([...globalPax, ...parsePax(body)]);
