@@ -5,3 +5,4 @@ export * from "./atomic.js";
 export * from "./bounded.js";
 export * from "./exec.js";
 export * from "./log.js";
+export * from "./version.js";

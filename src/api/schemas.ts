@@ -1,0 +1,103 @@
+// The API's wire shapes (snake_case JSON), as TypeBox schemas. Routes validate against these and
+// the OpenAPI document is generated from them, so the document cannot drift from the code.
+import { Type, type Static } from "@sinclair/typebox";
+
+export const ErrorSchema = Type.Object(
+  { error: Type.String(), code: Type.String() },
+  { $id: "Error", description: "Every error response has this shape." },
+);
+
+export const VersionSchema = Type.Object({ version: Type.String(), api_version: Type.String() });
+
+export const JobSchema = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    state: Type.Union([Type.Literal("running"), Type.Literal("succeeded"), Type.Literal("failed"), Type.Literal("canceled")]),
+    result: Type.Unknown(),
+    error: Type.Union([ErrorSchema, Type.Null()]),
+    created_at: Type.String(),
+    updated_at: Type.String(),
+  },
+  { $id: "Job" },
+);
+export type JobWire = Static<typeof JobSchema>;
+
+export const RegistryAuthSchema = Type.Object(
+  {
+    username: Type.Optional(Type.String({ maxLength: 4096 })),
+    password: Type.Optional(Type.String({ maxLength: 65536 })),
+    identity_token: Type.Optional(Type.String({ maxLength: 65536 })),
+  },
+  { description: "Credentials for this pull only; never stored or logged by walkd.", additionalProperties: false },
+);
+
+export const PullRequestSchema = Type.Object(
+  {
+    reference: Type.String({ minLength: 1, maxLength: 4096 }),
+    platform: Type.Optional(Type.String({ maxLength: 256, description: "os/arch[/variant]; defaults to the host's" })),
+    auth: Type.Optional(RegistryAuthSchema),
+  },
+  { additionalProperties: false },
+);
+export type PullRequest = Static<typeof PullRequestSchema>;
+
+export const AppDiskSchema = Type.Object({
+  id: Type.String(),
+  config_id: Type.String(),
+  path: Type.String(),
+  size: Type.Integer(),
+  created_at: Type.String(),
+});
+
+export const ImageSummarySchema = Type.Object(
+  {
+    digest: Type.String(),
+    name: Type.String(),
+    tags: Type.Array(Type.String()),
+    os: Type.String(),
+    architecture: Type.String(),
+    variant: Type.Union([Type.String(), Type.Null()]),
+    size: Type.Integer(),
+    created_at: Type.String(),
+    app_disks: Type.Array(AppDiskSchema),
+  },
+  { $id: "ImageSummary" },
+);
+export type ImageSummaryWire = Static<typeof ImageSummarySchema>;
+
+export const ImageDetailSchema = Type.Composite(
+  [
+    Type.Omit(ImageSummarySchema, []),
+    Type.Object({
+      index_digest: Type.Union([Type.String(), Type.Null()]),
+      config_digest: Type.String(),
+      config: Type.Object({
+        entrypoint: Type.Union([Type.Array(Type.String()), Type.Null()]),
+        cmd: Type.Union([Type.Array(Type.String()), Type.Null()]),
+        env: Type.Array(Type.String()),
+        workdir: Type.String(),
+        user: Type.String(),
+        exposed_ports: Type.Array(Type.String()),
+        labels: Type.Record(Type.String(), Type.String()),
+        stop_signal: Type.Union([Type.String(), Type.Null()]),
+      }),
+      layers: Type.Array(Type.Object({ digest: Type.String(), size: Type.Integer(), media_type: Type.String() })),
+    }),
+  ],
+  { $id: "ImageDetail" },
+);
+export type ImageDetailWire = Static<typeof ImageDetailSchema>;
+
+export const PruneResultSchema = Type.Object({
+  removed_blobs: Type.Array(Type.String()),
+  removed_app_disks: Type.Array(Type.String()),
+  reclaimed_bytes: Type.Integer(),
+});
+export type PruneResultWire = Static<typeof PruneResultSchema>;
+
+export const RemoveImageResultSchema = Type.Object({
+  untagged: Type.Array(Type.String()),
+  deleted: Type.Union([Type.String(), Type.Null()]),
+});
+export type RemoveImageResultWire = Static<typeof RemoveImageResultSchema>;

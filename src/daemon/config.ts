@@ -1,0 +1,117 @@
+// walkd's configuration: defaults, then the TOML config file, then environment variables, then
+// command-line flags, each overriding the one before. Validates everything once, here.
+import { readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import { WalkError } from "../lib/index.js";
+
+export interface DaemonConfig {
+  dataDir: string;
+  runtimeDir: string;
+  socketPath: string;
+  /** Group owning the socket (mode 0660 when set, else 0600). */
+  socketGroup: number | null;
+  tcp: { host: string; port: number; tokenFile: string } | null;
+  registry: {
+    insecure: string[];
+    certsDirs: string[];
+    allowLocalhostHttp: boolean;
+    /** Token realm hosts, per registry API host, that may receive credentials. */
+    trustedTokenRealms: Record<string, string[]>;
+    concurrency: number;
+  };
+  logLevel: string;
+}
+
+export const DEFAULT_CONFIG_FILE = "/etc/walk/walkd.toml";
+
+export interface ConfigInput {
+  flags: Partial<Record<"config" | "dataDir" | "runtimeDir" | "socket" | "socketGroup" | "tcp" | "tokenFile" | "logLevel", string>> & {
+    insecureRegistry?: string[];
+  };
+  env: NodeJS.ProcessEnv;
+}
+
+export function loadConfig({ flags, env }: ConfigInput): DaemonConfig {
+  const file = flags.config ?? env.WALK_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const fromFile = readConfigFile(file, flags.config !== undefined || env.WALK_CONFIG !== undefined);
+  const pick = (flag: string | undefined, envName: string, fileValue: unknown, fallback: string): string =>
+    flag ?? env[envName] ?? (typeof fileValue === "string" ? fileValue : fallback);
+
+  const dataDir = absolute("data dir", pick(flags.dataDir, "WALK_DATA_DIR", fromFile.data_dir, "/var/lib/walk"));
+  const runtimeDir = absolute("runtime dir", pick(flags.runtimeDir, "WALK_RUNTIME_DIR", fromFile.runtime_dir, "/run/walk"));
+  const socketPath = absolute("socket", pick(flags.socket, "WALK_SOCKET", fromFile.socket, join(runtimeDir, "walkd.sock")));
+  const groupText = flags.socketGroup ?? env.WALK_SOCKET_GROUP ?? fileValueString(fromFile.socket_group);
+  const socketGroup = groupText === undefined ? null : integer("socket group", groupText, 0, 2 ** 31);
+
+  const tcpText = flags.tcp ?? env.WALK_TCP ?? fileValueString(fromFile.tcp);
+  let tcp: DaemonConfig["tcp"] = null;
+  if (tcpText !== undefined) {
+    const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d+)$/.exec(tcpText);
+    if (!m) throw new WalkError("invalid_argument", `--tcp must be HOST:PORT, got ${JSON.stringify(tcpText)}`);
+    const tokenFile = flags.tokenFile ?? env.WALK_TOKEN_FILE ?? fileValueString(fromFile.token_file);
+    if (tokenFile === undefined) {
+      throw new WalkError("invalid_argument", "the TCP listener needs a bearer token: pass --token-file FILE (the file holds the token)");
+    }
+    tcp = { host: m[1]!.replace(/^\[|\]$/g, ""), port: integer("TCP port", m[2]!, 0, 65535), tokenFile: absolute("token file", tokenFile) };
+  }
+
+  const reg = (fromFile.registry ?? {}) as Record<string, unknown>;
+  const envInsecure = env.WALK_INSECURE_REGISTRIES?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const registry: DaemonConfig["registry"] = {
+    insecure: [...stringList("registry.insecure", reg.insecure), ...envInsecure, ...(flags.insecureRegistry ?? [])],
+    certsDirs: reg.certs_dirs === undefined ? ["/etc/walk/certs.d", "/etc/docker/certs.d"] : stringList("registry.certs_dirs", reg.certs_dirs),
+    allowLocalhostHttp: reg.allow_localhost_http === undefined ? true : bool("registry.allow_localhost_http", reg.allow_localhost_http),
+    trustedTokenRealms: stringListTable("registry.trusted_token_realms", reg.trusted_token_realms),
+    concurrency: reg.concurrency === undefined ? 4 : integer("registry.concurrency", fileValueString(reg.concurrency) ?? "", 1, 64),
+  };
+  const logLevel = pick(flags.logLevel, "WALK_LOG_LEVEL", fromFile.log_level, "info");
+  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel };
+}
+
+function readConfigFile(path: string, required: boolean): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new WalkError("invalid_argument", `cannot read the config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return parseToml(text);
+  } catch (err) {
+    throw new WalkError("invalid_argument", `the config file ${path} is not valid TOML: ${(err as Error).message}`);
+  }
+}
+
+function fileValueString(v: unknown): string | undefined {
+  return typeof v === "string" || typeof v === "number" ? String(v) : undefined;
+}
+
+function absolute(what: string, p: string): string {
+  if (!isAbsolute(p)) throw new WalkError("invalid_argument", `the ${what} must be an absolute path, got ${JSON.stringify(p)}`);
+  return p;
+}
+
+function integer(what: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new WalkError("invalid_argument", `${what} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function bool(what: string, v: unknown): boolean {
+  if (typeof v !== "boolean") throw new WalkError("invalid_argument", `${what} must be true or false`);
+  return v;
+}
+
+function stringListTable(what: string, v: unknown): Record<string, string[]> {
+  if (v === undefined) return {};
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new WalkError("invalid_argument", `${what} must be a table of host = [hosts]`);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, stringList(`${what}.${k}`, x)]));
+}
+
+function stringList(what: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new WalkError("invalid_argument", `${what} must be a list of strings`);
+  return v;
+}

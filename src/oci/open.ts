@@ -1,0 +1,45 @@
+// Opening the ImageSource a parsed reference names, with the daemon's registry policy and the
+// credentials that came with the request (which win over none; they are never stored).
+import { WalkError, type Logger } from "../lib/index.js";
+import type { ImageReference } from "./reference.js";
+import type { ImageSource } from "./types.js";
+import { RegistrySource, type Credentials } from "./registry/index.js";
+
+export interface RegistryOptions {
+  insecure: readonly string[];
+  certsDirs: readonly string[];
+  allowLocalhostHttp: boolean;
+  trustedTokenRealms: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface OpenSourceOptions extends RegistryOptions {
+  log: Logger;
+  /** Credentials for this request only, as the API received them. */
+  credentials?: { username?: string; password?: string; identity_token?: string } | undefined;
+}
+
+export async function openSource(ref: ImageReference, opts: OpenSourceOptions): Promise<ImageSource> {
+  switch (ref.kind) {
+    case "registry": {
+      const creds = toCredentials(opts.credentials);
+      return new RegistrySource(ref, {
+        insecureRegistries: opts.insecure,
+        allowLoopbackPlainHttp: opts.allowLocalhostHttp,
+        certsDirs: opts.certsDirs,
+        trustedTokenRealms: opts.trustedTokenRealms,
+        logger: opts.log,
+        credentials: async (registry) => (registry === ref.registry ? creds : undefined),
+      });
+    }
+    case "oci-layout":
+    case "docker-archive":
+      throw new WalkError("unsupported", `${ref.kind} sources are not wired into walkd yet`);
+  }
+}
+
+function toCredentials(c: OpenSourceOptions["credentials"]): Credentials | undefined {
+  if (!c) return undefined;
+  if (c.identity_token !== undefined) return { username: c.username ?? "<token>", identityToken: c.identity_token };
+  if (c.username !== undefined) return { username: c.username, ...(c.password !== undefined ? { password: c.password } : {}) };
+  return undefined;
+}

@@ -1,0 +1,240 @@
+// The image service: pulls images into the content store and records them in SQLite, answers
+// list/inspect, removes images and prunes what nothing references, and reconciles the database
+// with the blob files at startup. The only place that combines src/oci, src/image and src/store
+// for images.
+import { promises as fs } from "node:fs";
+import { WalkError, type Logger } from "../lib/index.js";
+import { formatReference, parseReference, type ImageReference } from "../oci/reference.js";
+import { hostPlatform, parsePlatform, formatPlatform } from "../oci/platform.js";
+import type { ImageConfig } from "../oci/types.js";
+import { openSource, type RegistryOptions } from "../oci/open.js";
+import { BlobStore } from "../image/store/index.js";
+import { pullImage } from "../image/pull.js";
+import type { BlobRecord, ImageRecord, ImageRepository } from "../store/index.js";
+import type { DaemonPaths } from "../daemon/paths.js";
+import type { JobRecord } from "../store/index.js";
+import type { ImageDetailWire, ImageSummaryWire, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { JobService } from "./jobs.js";
+
+export interface ImageServiceDeps {
+  repo: ImageRepository;
+  paths: DaemonPaths;
+  registry: RegistryOptions & { concurrency: number };
+  jobs: JobService;
+  log: Logger;
+}
+
+/** How long an interrupted download is kept for resuming across daemon restarts. */
+const PARTIAL_KEEP_MS = 7 * 24 * 3600 * 1000;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const DIGEST_PREFIX = /^(?:sha256:)?([0-9a-f]{4,64})$/;
+
+export class ImageService {
+  private constructor(
+    private readonly deps: ImageServiceDeps,
+    readonly store: BlobStore,
+  ) {}
+
+  static async open(deps: ImageServiceDeps): Promise<ImageService> {
+    await fs.mkdir(deps.paths.disks, { recursive: true, mode: 0o755 });
+    return new ImageService(deps, await BlobStore.open(deps.paths.content));
+  }
+
+  /** Starts a pull job. The job's request record leaves the credentials out. */
+  startPull(req: PullRequest): JobRecord {
+    const ref = parseReference(req.reference);
+    const platform = req.platform === undefined ? hostPlatform() : parsePlatform(req.platform);
+    const recorded = { reference: formatReference(ref), platform: formatPlatform(platform) };
+    return this.deps.jobs.start("pull", recorded, async ({ emit, signal }) => {
+      const { repo, log, registry } = this.deps;
+      const source = await openSource(ref, { ...registry, log, credentials: req.auth });
+      try {
+        const { image, blobs } = await pullImage({
+          source,
+          platform,
+          store: this.store,
+          concurrency: registry.concurrency,
+          signal,
+          logger: log,
+          onProgress: emit,
+        });
+        const cfg = image.config.parsed;
+        repo.saveImage(
+          {
+            digest: image.digest,
+            indexDigest: image.indexDigest ?? null,
+            name: nameOf(ref),
+            os: cfg.os,
+            architecture: cfg.architecture,
+            variant: cfg.variant ?? null,
+            configDigest: image.config.digest,
+            size: image.config.bytes.length + image.layers.reduce((n, l) => n + l.size, 0),
+            configJson: image.config.bytes.toString("utf8"),
+          },
+          blobs.map((b): BlobRecord => ({ digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.kind })),
+          tagOf(ref),
+        );
+        log.info({ reference: recorded.reference, digest: image.digest }, "pulled image");
+        return { digest: image.digest, reference: recorded.reference };
+      } finally {
+        await source.close();
+      }
+    });
+  }
+
+  list(): ImageSummaryWire[] {
+    return this.deps.repo.list().map((i) => this.summary(i));
+  }
+
+  inspect(ref: string): ImageDetailWire {
+    const image = this.find(ref);
+    const cfg = (JSON.parse(image.configJson) as ImageConfig).config ?? {};
+    return {
+      ...this.summary(image),
+      index_digest: image.indexDigest,
+      config_digest: image.configDigest,
+      config: {
+        entrypoint: cfg.Entrypoint ?? null,
+        cmd: cfg.Cmd ?? null,
+        env: cfg.Env ?? [],
+        workdir: cfg.WorkingDir ?? "",
+        user: cfg.User ?? "",
+        exposed_ports: Object.keys(cfg.ExposedPorts ?? {}).sort(),
+        labels: cfg.Labels ?? {},
+        stop_signal: cfg.StopSignal ?? null,
+      },
+      layers: this.deps.repo.layers(image.digest).map((l) => ({ digest: l.digest, size: l.size, media_type: l.mediaType })),
+    };
+  }
+
+  /**
+   * By tag: removes that tag, and the image once no tag is left. By digest: the image and every
+   * tag. Blob files stay until prune; app disks of a deleted image are deleted with it.
+   */
+  async remove(ref: string): Promise<RemoveImageResultWire> {
+    const { repo } = this.deps;
+    const byTag = this.tagFor(ref);
+    const image = byTag ? repo.byTag(byTag) : undefined;
+    if (byTag && image) {
+      repo.untag(byTag);
+      const left = repo.byDigest(image.digest);
+      if (left && left.tags.length > 0) return { untagged: [byTag], deleted: null };
+      await this.deleteImage(image);
+      return { untagged: [byTag], deleted: image.digest };
+    }
+    const target = this.find(ref);
+    await this.deleteImage(target);
+    return { untagged: target.tags, deleted: target.digest };
+  }
+
+  /** Removes blobs no image references, and stale ingests. */
+  async prune(): Promise<PruneResultWire> {
+    const { repo, log } = this.deps;
+    const removed: string[] = [];
+    let reclaimed = 0;
+    for (const b of repo.blobs()) {
+      if (b.refCount > 0) continue;
+      await this.store.delete(b.digest);
+      repo.deleteBlob(b.digest);
+      removed.push(b.digest);
+      reclaimed += b.size;
+    }
+    // Files without rows are garbage from a crash between ingest and record.
+    const known = new Set(repo.blobs().map((b) => b.digest));
+    for (const blob of await this.store.list()) {
+      if (known.has(blob.digest)) continue;
+      await this.store.delete(blob.digest);
+      removed.push(blob.digest);
+      reclaimed += blob.size;
+    }
+    for (const stale of await this.store.removeStaleIngests()) reclaimed += stale.size;
+    log.info({ blobs: removed.length, bytes: reclaimed }, "pruned");
+    return { removed_blobs: removed, removed_app_disks: [], reclaimed_bytes: reclaimed };
+  }
+
+  /**
+   * Startup reconcile: temp files from a crash are removed (partial downloads younger than
+   * PARTIAL_KEEP_MS stay, so the next pull resumes them), and blob rows whose files are gone are
+   * marked missing: that is corruption, reported rather than silently repaired.
+   */
+  async reconcile(): Promise<void> {
+    const { repo, log } = this.deps;
+    const stale = await this.store.removeStaleIngests({ olderThanMs: PARTIAL_KEEP_MS });
+    if (stale.length > 0) log.info({ files: stale.length }, "removed leftover temp files");
+    for (const b of repo.blobs()) {
+      const present = await this.store.has(b.digest);
+      if (!present && !b.missing) {
+        repo.markBlobMissing(b.digest);
+        log.error({ digest: b.digest }, "blob recorded in the database is missing from the content store; pull the image again");
+      }
+    }
+  }
+
+  private summary(i: ImageRecord): ImageSummaryWire {
+    return {
+      digest: i.digest,
+      name: i.name,
+      tags: i.tags,
+      os: i.os,
+      architecture: i.architecture,
+      variant: i.variant,
+      size: i.size,
+      created_at: i.createdAt,
+      app_disks: this.deps.repo
+        .appDisks(i.digest)
+        .map((d) => ({ id: d.id, config_id: d.configId, path: d.path, size: d.size, created_at: d.createdAt })),
+    };
+  }
+
+  private async deleteImage(image: ImageRecord): Promise<void> {
+    for (const d of this.deps.repo.appDisks(image.digest)) {
+      await fs.rm(d.path, { force: true });
+    }
+    this.deps.repo.deleteImage(image.digest);
+  }
+
+  /** The canonical tag a user's reference names, or undefined when it is not a reference. */
+  private tagFor(ref: string): string | undefined {
+    if (DIGEST_PREFIX.test(ref)) return undefined;
+    try {
+      return tagOf(parseReference(ref)) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Finds an image by tag, full digest, or unique digest prefix. */
+  find(ref: string): ImageRecord {
+    const { repo } = this.deps;
+    if (DIGEST.test(ref)) {
+      const img = repo.byDigest(ref);
+      if (img) return img;
+      throw new WalkError("not_found", `no image with digest ${ref}`);
+    }
+    const tag = this.tagFor(ref);
+    if (tag !== undefined) {
+      const img = repo.byTag(tag);
+      if (img) return img;
+    }
+    const prefix = DIGEST_PREFIX.exec(ref);
+    if (prefix) {
+      const matches = repo.byDigestPrefix(prefix[1]!);
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1) throw new WalkError("invalid_argument", `${ref} matches ${matches.length} images; give more of the digest`);
+    }
+    throw new WalkError("not_found", `no image ${tag ?? ref}; pull it first with: walk image pull ${ref}`);
+  }
+}
+
+/** The tag a pull records: the canonical reference without its digest (none for by-digest pulls). */
+function tagOf(ref: ImageReference): string | null {
+  if (ref.kind === "registry") {
+    if (ref.digest !== undefined) return null;
+    return formatReference(ref);
+  }
+  return formatReference(ref);
+}
+
+function nameOf(ref: ImageReference): string {
+  return ref.kind === "registry" ? `${ref.registry}/${ref.repository}` : formatReference(ref);
+}

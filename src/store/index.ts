@@ -1,0 +1,4 @@
+// Public surface of src/store: the SQLite database and its repositories.
+export { openDatabase, inTransaction, type Db } from "./db.js";
+export * from "./images.js";
+export * from "./jobs.js";
