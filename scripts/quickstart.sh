@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# walk.io's quick start: installs what is missing, then runs walk's main job end to end, offline,
+# on embedded defaults: builds a demo image (Debian's busybox) as an OCI layout, starts a private
+# walkd, pulls the image through it and inspects it. Everything lives in a temp dir, removed at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-host.sh
+npm run --silent build
+
+work=$(mktemp -d /tmp/walk-quickstart.XXXXXX)
+walkd_pid=""
+cleanup() {
+  if [ -n "$walkd_pid" ]; then kill "$walkd_pid" 2>/dev/null || true; wait "$walkd_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "==> building a demo image (busybox) as an OCI layout in $work/layout"
+node dist/scripts/demo-image.js "$work/layout" >/dev/null
+
+echo "==> starting walkd (data in $work/data)"
+node dist/src/daemon/main.js --data-dir "$work/data" --runtime-dir "$work/run" --log-level warn &
+walkd_pid=$!
+walk() { node dist/src/cli/main.js --host "unix://$work/run/walkd.sock" "$@"; }
+for _ in $(seq 1 100); do
+  [ -S "$work/run/walkd.sock" ] && break
+  kill -0 "$walkd_pid" 2>/dev/null || { echo "walkd failed to start" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo "==> walk image pull oci:$work/layout:demo"
+walk image pull "oci:$work/layout:demo"
+echo "==> walk image ls"
+walk image ls
+echo "==> walk image inspect oci:$work/layout:demo"
+walk image inspect "oci:$work/layout:demo"
+echo "==> done"
