@@ -23,6 +23,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (value === undefined) return undefined;
   const v = value.trim();
   if (/^[0-9]+$/.test(v)) return Number(v) * 1000;
+  // An HTTP-date names its day and month; without letters Date.parse would take "-5" as a year.
+  if (!/[A-Za-z]{3}/.test(v)) return undefined;
   const date = Date.parse(v);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
