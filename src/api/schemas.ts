@@ -101,3 +101,13 @@ export const RemoveImageResultSchema = Type.Object({
   deleted: Type.Union([Type.String(), Type.Null()]),
 });
 export type RemoveImageResultWire = Static<typeof RemoveImageResultSchema>;
+
+export const LoginRequestSchema = Type.Object(
+  {
+    registry: Type.String({ minLength: 1, maxLength: 1024, description: "canonical registry name: docker.io, ghcr.io, localhost:5000" }),
+    username: Type.String({ minLength: 1, maxLength: 4096 }),
+    password: Type.String({ minLength: 1, maxLength: 65536 }),
+  },
+  { additionalProperties: false },
+);
+export type LoginRequest = Static<typeof LoginRequestSchema>;

@@ -10,6 +10,7 @@ import { ErrorSchema } from "./schemas.js";
 import { systemRoutes } from "./routes/system.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { imageRoutes } from "./routes/images.js";
+import { registryRoutes } from "./routes/registries.js";
 import type { ApiServices } from "./services.js";
 
 
@@ -67,6 +68,7 @@ export async function buildApi(services: ApiServices, log: Logger, guards: ApiGu
   await app.register(systemRoutes(services));
   await app.register(jobRoutes(services));
   await app.register(imageRoutes(services));
+  await app.register(registryRoutes(services));
   return app;
 }
 

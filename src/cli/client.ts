@@ -3,7 +3,7 @@
 import http from "node:http";
 import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
-import type { ImageDetailWire, ImageSummaryWire, JobWire, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
 
@@ -42,6 +42,9 @@ export class WalkClient {
   }
   prune(): Promise<PruneResultWire> {
     return this.json("POST", "/v1/images/prune");
+  }
+  verifyLogin(req: LoginRequest): Promise<{ registry: string; ok: boolean }> {
+    return this.json("POST", "/v1/registries/login", req);
   }
   job(id: string): Promise<JobWire> {
     return this.json("GET", `/v1/jobs/${id}`);

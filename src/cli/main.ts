@@ -33,7 +33,7 @@ program
   });
 
 program.addCommand(imageCommands(client));
-program.addCommand(loginCommand());
+program.addCommand(loginCommand(client));
 
 try {
   await program.parseAsync(process.argv);

@@ -3,7 +3,7 @@
 import { WalkError, type Logger } from "../lib/index.js";
 import type { ImageReference } from "./reference.js";
 import type { ImageSource } from "./types.js";
-import { RegistrySource, type Credentials } from "./registry/index.js";
+import { RegistryClient, RegistrySource, type Credentials, type RegistryClientOptions } from "./registry/index.js";
 
 export interface RegistryOptions {
   insecure: readonly string[];
@@ -20,21 +20,38 @@ export interface OpenSourceOptions extends RegistryOptions {
 
 export async function openSource(ref: ImageReference, opts: OpenSourceOptions): Promise<ImageSource> {
   switch (ref.kind) {
-    case "registry": {
-      const creds = toCredentials(opts.credentials);
-      return new RegistrySource(ref, {
-        insecureRegistries: opts.insecure,
-        allowLoopbackPlainHttp: opts.allowLocalhostHttp,
-        certsDirs: opts.certsDirs,
-        trustedTokenRealms: opts.trustedTokenRealms,
-        logger: opts.log,
-        credentials: async (registry) => (registry === ref.registry ? creds : undefined),
-      });
-    }
+    case "registry":
+      return new RegistrySource(ref, clientOptions(ref.registry, opts));
     case "oci-layout":
     case "docker-archive":
       throw new WalkError("unsupported", `${ref.kind} sources are not wired into walkd yet`);
   }
+}
+
+/**
+ * Checks that `registry` answers and accepts the request's credentials, for `walk login`. Throws
+ * unauthorized when they are rejected.
+ */
+export async function verifyRegistryLogin(registry: string, opts: OpenSourceOptions): Promise<void> {
+  const client = new RegistryClient(registry, clientOptions(registry, opts));
+  try {
+    await client.login();
+  } finally {
+    await client.close();
+  }
+}
+
+/** Client options from the daemon's policy; the credentials go to `registry` and nowhere else. */
+function clientOptions(registry: string, opts: OpenSourceOptions): RegistryClientOptions {
+  const creds = toCredentials(opts.credentials);
+  return {
+    insecureRegistries: opts.insecure,
+    allowLoopbackPlainHttp: opts.allowLocalhostHttp,
+    certsDirs: opts.certsDirs,
+    trustedTokenRealms: opts.trustedTokenRealms,
+    logger: opts.log,
+    credentials: async (r) => (r === registry ? creds : undefined),
+  };
 }
 
 function toCredentials(c: OpenSourceOptions["credentials"]): Credentials | undefined {

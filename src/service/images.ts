@@ -7,13 +7,13 @@ import { WalkError, type Logger } from "../lib/index.js";
 import { formatReference, parseReference, type ImageReference } from "../oci/reference.js";
 import { hostPlatform, parsePlatform, formatPlatform } from "../oci/platform.js";
 import type { ImageConfig } from "../oci/types.js";
-import { openSource, type RegistryOptions } from "../oci/open.js";
+import { openSource, verifyRegistryLogin, type RegistryOptions } from "../oci/open.js";
 import { BlobStore } from "../image/store/index.js";
 import { pullImage } from "../image/pull.js";
 import type { BlobRecord, ImageRecord, ImageRepository } from "../store/index.js";
 import type { DaemonPaths } from "../daemon/paths.js";
 import type { JobRecord } from "../store/index.js";
-import type { ImageDetailWire, ImageSummaryWire, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { ImageDetailWire, ImageSummaryWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 import type { JobService } from "./jobs.js";
 
 export interface ImageServiceDeps {
@@ -80,6 +80,11 @@ export class ImageService {
         await source.close();
       }
     });
+  }
+
+  /** Checks credentials against a registry for `walk login`; they are used once and forgotten. */
+  async verifyLogin(req: LoginRequest): Promise<void> {
+    await verifyRegistryLogin(req.registry, { ...this.deps.registry, log: this.deps.log, credentials: req });
   }
 
   list(): ImageSummaryWire[] {

@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { WalkError } from "../../lib/index.js";
 import { readBounded } from "../../lib/bounded.js";
 import { parseRegistryReference } from "../../oci/reference.js";
+import type { WalkClient } from "../client.js";
 import { defaultDockerConfigPath, eraseCredentials, storeCredentials } from "../../oci/registry/credentials.js";
 
 async function readPasswordFromStdin(): Promise<string> {
@@ -17,9 +18,9 @@ function registryName(input: string): string {
   return parseRegistryReference(`${host}/x`).registry;
 }
 
-export function loginCommand(): Command {
+export function loginCommand(client: () => WalkClient): Command {
   const login = new Command("login")
-    .description("Save credentials for a registry (in the docker config file, or its credential helper)")
+    .description("Check credentials with the registry (through walkd), then save them in the docker config file or its credential helper")
     .argument("[registry]", "registry host, e.g. ghcr.io or localhost:5000", "docker.io")
     .option("-u, --username <user>", "user name")
     .option("--password-stdin", "read the password from standard input")
@@ -31,6 +32,7 @@ export function loginCommand(): Command {
       const password = await readPasswordFromStdin();
       if (password === "") throw new WalkError("invalid_argument", "the password on standard input is empty");
       const name = registryName(registry);
+      await client().verifyLogin({ registry: name, username: o.username, password });
       const file = defaultDockerConfigPath();
       await storeCredentials(file, name, { username: o.username, password });
       process.stdout.write(`Login saved for ${name} in ${file}\n`);
