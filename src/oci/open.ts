@@ -1,6 +1,8 @@
 // Opening the ImageSource a parsed reference names, with the daemon's registry policy and the
 // credentials that came with the request (which win over none; they are never stored).
-import { WalkError, type Logger } from "../lib/index.js";
+import type { Logger } from "../lib/index.js";
+import { openOciLayout } from "./layout.js";
+import { openDockerArchive } from "./docker-archive.js";
 import type { ImageReference } from "./reference.js";
 import type { ImageSource } from "./types.js";
 import { RegistryClient, RegistrySource, type Credentials, type RegistryClientOptions } from "./registry/index.js";
@@ -23,8 +25,9 @@ export async function openSource(ref: ImageReference, opts: OpenSourceOptions): 
     case "registry":
       return new RegistrySource(ref, clientOptions(ref.registry, opts));
     case "oci-layout":
+      return openOciLayout(ref.path, ref.tag);
     case "docker-archive":
-      throw new WalkError("unsupported", `${ref.kind} sources are not wired into walkd yet`);
+      return openDockerArchive(ref.path);
   }
 }
 
