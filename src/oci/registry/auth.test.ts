@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { isWalkError } from "../../lib/errors.js";
 import { parseRegistryReference } from "../reference.js";
 import { RegistrySource, type RegistrySourceOptions } from "./source.js";
+import { RegistryClient } from "./client.js";
 import { fakeContent, registryHandler, sendError, sendJson, startServer, type TestServer } from "./testing.js";
 import type { Credentials } from "./credentials.js";
 
@@ -193,4 +194,24 @@ test("an oversized token reply is refused (1 MiB bound)", async (t) => {
   const src = source(registry);
   t.after(() => Promise.all([src.close(), tokens.close(), registry.close()]));
   await assert.rejects(src.getRootManifest(), (err: unknown) => isWalkError(err, "size_exceeded") && /token reply/.test(err.message));
+});
+
+test("login checks credentials: accepted and rejected, Basic and bearer", async (t) => {
+  const basic = await startServer(registryHandler(content, (r) => r.headers.authorization === basicAlice, 'Basic realm="reg"'));
+  const bearer = await startServer((req, res) => {
+    if (req.url?.startsWith("/token")) {
+      if (req.headers.authorization !== basicAlice) return sendError(res, 401, "UNAUTHORIZED", "bad login");
+      return sendJson(res, 200, { token: "login-token" });
+    }
+    registryHandler(content, (r) => r.headers.authorization === "Bearer login-token", `Bearer realm="http://${bearer.host}/token",service="svc"`)(req, res);
+  });
+  t.after(() => Promise.all([basic.close(), bearer.close()]));
+  for (const server of [basic, bearer]) {
+    const good = new RegistryClient(server.host, { credentials: async () => alice, retry: { attempts: 1 } });
+    const bad = new RegistryClient(server.host, { credentials: async () => ({ username: "alice", password: "nope-pw" }), retry: { attempts: 1 } });
+    t.after(() => Promise.all([good.close(), bad.close()]));
+    await good.login();
+    await assert.rejects(bad.login(), (err: unknown) => isWalkError(err, "unauthorized") && /rejected the credentials/.test(err.message) && !err.message.includes("nope-pw"));
+  }
+  assert.ok(bearer.requests.some((r) => r.path.startsWith("/token") && !r.path.includes("scope=")), "login asks for a token without a repository scope");
 });

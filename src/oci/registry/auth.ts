@@ -95,14 +95,6 @@ export class RegistryAuth {
     return true;
   }
 
-  /** Checks that the registry accepts the configured credentials (walk login). */
-  async verifyCredentials(signal?: AbortSignal): Promise<void> {
-    if (this.challenge?.scheme === "bearer") {
-      this.tokens.delete("");
-      await this.token(this.challenge, undefined, signal);
-    }
-  }
-
   private credentials(): Promise<Credentials | undefined> {
     this.creds ??= this.opts.credentials?.(this.opts.registry) ?? Promise.resolve(undefined);
     return this.creds;

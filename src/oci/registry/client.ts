@@ -74,13 +74,12 @@ export class RegistryClient {
     }, this.options.retry ?? {}, opts.signal, this.options.logger);
   }
 
-  /** Checks that the registry answers and accepts the configured credentials (walk login). */
+  /**
+   * Checks that the registry answers and accepts the configured credentials (walk login): /v2/
+   * with Basic, or with a token fetched with the credentials and no repository scope.
+   */
   async login(signal?: AbortSignal): Promise<void> {
-    await withRetry(`login to ${this.registry}`, async () => {
-      await this.auth.verifyCredentials(signal);
-      const res = await this.send("/v2/", { what: "the registry API root", signal });
-      res.body.resume();
-    }, this.options.retry ?? {}, signal, this.options.logger);
+    await this.get("/v2/", { what: "the registry API root /v2/", signal }, async (res) => void res.body.resume());
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,8 @@
 // resumption with Range, and retries of 429/503.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import { isWalkError } from "../../lib/errors.js";
 import { parseRegistryReference } from "../reference.js";
 import type { Descriptor } from "../types.js";
@@ -47,6 +49,32 @@ test("root manifest by tag: Accept lists all four manifest types; digest is the 
 test("a tag that does not exist is not_found naming the reference", async (t) => {
   const { server, src } = await withSource(t, registryHandler(content), "team/app:nope");
   await assert.rejects(src.getRootManifest(), code("not_found", new RegExp(`manifest ${server.host}/team/app:nope was not found`)));
+});
+
+test("error bodies are read bounded and their text sanitised into the message", async (t) => {
+  const { src } = await withSource(t, (req, res) => {
+    if (req.url === "/v2/") return sendJson(res, 200, {});
+    res.writeHead(404, { "content-type": "application/json" });
+    res.write(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "no such\u001b[31m tag" }] }));
+    // then megabytes of junk the client must not wait for or buffer
+    const junk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < 8 << 20 && res.write(junk)) sent += junk.length;
+      if (sent < 8 << 20) res.once("drain", pump);
+      else res.end();
+    };
+    pump();
+  });
+  await assert.rejects(src.getRootManifest(), code("not_found", /was not found/));
+});
+
+test("a distribution-spec error body is quoted in the message, control characters removed", async (t) => {
+  const { src } = await withSource(t, (req, res) => {
+    if (req.url === "/v2/") return sendJson(res, 200, {});
+    sendError(res, 404, "MANIFEST_UNKNOWN", "no such\u001b[31m tag");
+  });
+  await assert.rejects(src.getRootManifest(), code("not_found", /registry said: MANIFEST_UNKNOWN: no such \[31m tag\)$/));
 });
 
 test("root manifest by digest is verified against the digest", async (t) => {
@@ -99,6 +127,20 @@ test("a registry that hangs times out", async (t) => {
     // every other request is never answered
   }, "team/app:v1", { idleTimeoutMs: 150, retry: { attempts: 1 } });
   await assert.rejects(src.getRootManifest(), code("timeout"));
+});
+
+test("a server that accepts connections but never completes the TLS handshake hits the connect timeout", async (t) => {
+  const sockets: Socket[] = [];
+  const silent = createServer((s) => void sockets.push(s));
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const { port } = silent.address() as AddressInfo;
+  const src = new RegistrySource(parseRegistryReference(`127.0.0.1:${port}/team/app:v1`), { connectTimeoutMs: 150, retry: { attempts: 1 } });
+  t.after(async () => {
+    await src.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+  await assert.rejects(src.getRootManifest(), code("timeout", new RegExp(`timed out after 150 ms connecting to 127.0.0.1:${port}`)));
 });
 
 test("a blob body that stalls mid-way is resumed after the idle timeout", async (t) => {
