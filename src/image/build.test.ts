@@ -2,7 +2,6 @@
 // the disk, e2fsck-clean output, and that a failed build leaves nothing behind.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +10,7 @@ import { isWalkError, type ErrorCode } from "../lib/errors.js";
 import { buildAppDisk, type BuildAppDiskRequest } from "./build.js";
 import { layerInput, type CountingLayer } from "./flatten/testing/layers.js";
 import { encodeRuntimeConfig, resolveRuntimeConfig } from "./runconfig.js";
+import { assertFsckClean, debugfs } from "./build/testing/disk-tools.js";
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), "walk-build-test-"));
@@ -29,17 +29,6 @@ function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (!e.isDirectory()) out.push(join(e.parentPath, e.name).slice(dir.length + 1));
   return out.sort();
-}
-
-export function debugfs(disk: string, command: string): Buffer {
-  const r = spawnSync("debugfs", ["-R", command, disk], { maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, r.stderr.toString());
-  return r.stdout;
-}
-
-export function assertFsckClean(disk: string): void {
-  const r = spawnSync("e2fsck", ["-fn", disk], { encoding: "utf8" });
-  assert.equal(r.status, 0, `e2fsck -fn ${disk}: ${r.stdout}${r.stderr}`);
 }
 
 void test("build: a new image is flattened into <digest>-<config-id>-app.ext4 with /walk/argv and /walk/env", async (t) => {
