@@ -69,8 +69,11 @@ int main(void)
 	struct walk_params params;
 	if (read_file_bounded("/proc/cmdline", 4096, &cmdline, &len) < 0)
 		fatal(WERR_CMDLINE, "cannot read /proc/cmdline: %s", strerror(errno));
-	if (params_parse(cmdline, &params, err) < 0)
+	if (params_parse(cmdline, &params, err) < 0) {
+		/* walk.agent cannot be trusted now, but a host that provides the port still hears why. */
+		report_set_agent(agent_open(AGENT_VIRTIO_CONSOLE));
 		fatal(WERR_CMDLINE, "%s", err);
+	}
 	report_set_agent(agent_open(params.agent));
 
 	struct walk_config cfg;
