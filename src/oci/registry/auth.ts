@@ -96,7 +96,14 @@ export class RegistryAuth {
   }
 
   private credentials(): Promise<Credentials | undefined> {
-    this.creds ??= this.opts.credentials?.(this.opts.registry) ?? Promise.resolve(undefined);
+    if (this.creds === undefined) {
+      const creds = this.opts.credentials?.(this.opts.registry) ?? Promise.resolve(undefined);
+      // A failed lookup (a helper that timed out) is asked again next time.
+      creds.catch(() => {
+        if (this.creds === creds) this.creds = undefined;
+      });
+      this.creds = creds;
+    }
     return this.creds;
   }
 

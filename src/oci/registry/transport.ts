@@ -36,8 +36,6 @@ export interface HttpResponse {
   headers: IncomingHttpHeaders;
   /** The URL that answered, after redirects. */
   url: URL;
-  /** Whether the answering request carried the Authorization header. */
-  authorizationSent: boolean;
   body: IncomingMessage;
 }
 
@@ -92,7 +90,7 @@ export class HttpTransport {
       } catch {
         throw new WalkError("unavailable", `${current.host} redirected to an invalid location`);
       }
-      if (seen.has(next.href)) throw new WalkError("unavailable", `redirect loop: ${redact(next)} redirected back to itself while fetching ${redact(url)}`);
+      if (seen.has(next.href)) throw new WalkError("unavailable", `redirect loop: ${redact(current)} redirected to ${redact(next)}, already visited, while fetching ${redact(url)}`);
       if (hop + 1 > maxRedirects) throw new WalkError("unavailable", `too many redirects (more than ${maxRedirects}) while fetching ${redact(url)}`);
       if (res.status === 303) method = "GET";
       current = next;
@@ -150,7 +148,7 @@ export class HttpTransport {
         incoming.on("error", () => {
           // Consumers see the error through their reads; this only keeps it from being unhandled.
         });
-        resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, url, authorizationSent: authorization !== undefined, body: incoming });
+        resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, url, body: incoming });
       });
       req.end(opts.body);
     });
