@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # walk.io's quick start: installs what is missing, then runs walk's main job end to end, offline,
 # on embedded defaults: builds a demo image (Debian's busybox) as an OCI layout, starts a private
-# walkd, pulls the image through it and inspects it. Everything lives in a temp dir, removed at exit.
+# walkd, pulls the image through it, builds its app disks and inspects it. Everything lives in a temp dir, removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,10 @@ done
 
 echo "==> walk image pull oci:$work/layout:demo"
 walk image pull "oci:$work/layout:demo"
+echo "==> walk image build oci:$work/layout:demo (the app disk the microVM boots)"
+walk image build "oci:$work/layout:demo"
+echo "==> walk image build oci:$work/layout:demo -e GREETING=bonjour (a new config: derived, layers not read)"
+walk image build -e GREETING=bonjour "oci:$work/layout:demo"
 echo "==> walk image ls"
 walk image ls
 echo "==> walk image inspect oci:$work/layout:demo"

@@ -111,3 +111,31 @@ export const LoginRequestSchema = Type.Object(
   { additionalProperties: false },
 );
 export type LoginRequest = Static<typeof LoginRequestSchema>;
+
+export const BuildRequestSchema = Type.Object(
+  {
+    reference: Type.String({ minLength: 1, maxLength: 4096, description: "an image already pulled: reference or digest" }),
+    entrypoint: Type.Optional(Type.Array(Type.String(), { maxItems: 65536, description: "replaces the image's Entrypoint and clears its Cmd" })),
+    cmd: Type.Optional(Type.Array(Type.String(), { maxItems: 65536, description: "replaces the image's Cmd" })),
+    env: Type.Optional(Type.Array(Type.String(), { maxItems: 65536, description: "KEY=VALUE entries applied after the image's Env" })),
+    workdir: Type.Optional(Type.String({ maxLength: 4096 })),
+    user: Type.Optional(Type.String({ maxLength: 512, description: "user, uid, user:group or uid:gid" })),
+  },
+  { additionalProperties: false },
+);
+export type BuildRequest = Static<typeof BuildRequestSchema>;
+
+export const AppDiskResultSchema = Type.Object(
+  {
+    id: Type.String({ description: "<image-hex>-<config-id>" }),
+    path: Type.String(),
+    image_digest: Type.String(),
+    config_id: Type.String(),
+    size: Type.Integer(),
+    reused: Type.Union([Type.Literal("disk"), Type.Literal("base"), Type.Literal("none")], {
+      description: "disk: it existed; base: derived from the image's base disk; none: the layers were converted",
+    }),
+  },
+  { $id: "AppDiskResult" },
+);
+export type AppDiskResultWire = Static<typeof AppDiskResultSchema>;

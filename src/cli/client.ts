@@ -3,7 +3,7 @@
 import http from "node:http";
 import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
-import type { ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
 
@@ -30,6 +30,9 @@ export class WalkClient {
   }
   pull(req: PullRequest): Promise<JobWire> {
     return this.json("POST", "/v1/images/pull", req);
+  }
+  build(req: BuildRequest): Promise<JobWire> {
+    return this.json("POST", "/v1/images/build", req);
   }
   images(): Promise<ImageSummaryWire[]> {
     return this.json("GET", "/v1/images");

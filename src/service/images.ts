@@ -3,6 +3,7 @@
 // with the blob files at startup. The only place that combines src/oci, src/image and src/store
 // for images.
 import { promises as fs } from "node:fs";
+import { join } from "node:path";
 import { WalkError, type Logger } from "../lib/index.js";
 import { formatReference, parseReference, type ImageReference } from "../oci/reference.js";
 import { hostPlatform, parsePlatform, formatPlatform } from "../oci/platform.js";
@@ -10,10 +11,12 @@ import type { ImageConfig } from "../oci/types.js";
 import { openSource, verifyRegistryLogin, type RegistryOptions } from "../oci/open.js";
 import { BlobStore } from "../image/store/index.js";
 import { pullImage } from "../image/pull.js";
+import { buildAppDisk, basePaths, BASE_DIR, type BuildProgress } from "../image/build.js";
+import { configIdOf, encodeRuntimeConfig, resolveRuntimeConfig, type RunOverrides } from "../image/runconfig.js";
 import type { BlobRecord, ImageRecord, ImageRepository } from "../store/index.js";
 import type { DaemonPaths } from "../daemon/paths.js";
 import type { JobRecord } from "../store/index.js";
-import type { ImageDetailWire, ImageSummaryWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { AppDiskResultWire, BuildRequest, ImageDetailWire, ImageSummaryWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 import type { JobService } from "./jobs.js";
 
 export interface ImageServiceDeps {
@@ -30,6 +33,9 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const DIGEST_PREFIX = /^(?:sha256:)?([0-9a-f]{4,64})$/;
 
 export class ImageService {
+  /** Builds in flight by app disk id, so concurrent requests for one disk share one build. */
+  private readonly builds = new Map<string, Promise<AppDiskResultWire>>();
+
   private constructor(
     private readonly deps: ImageServiceDeps,
     readonly store: BlobStore,
@@ -82,6 +88,54 @@ export class ImageService {
     });
   }
 
+  /**
+   * Starts a build job: finds or builds the app disk for a pulled image and runtime config, and
+   * records it. Concurrent builds of the same disk share one.
+   */
+  startBuild(req: BuildRequest): JobRecord {
+    const image = this.find(req.reference);
+    const config = JSON.parse(image.configJson) as ImageConfig;
+    const overrides = overridesOf(req);
+    // Resolving here, before the job starts, makes a bad override a 400 rather than a failed job.
+    const configId = configIdOf(encodeRuntimeConfig(resolveRuntimeConfig(config.config, overrides)));
+    const id = `${image.digest.slice("sha256:".length)}-${configId}`;
+    return this.deps.jobs.start("build", { reference: req.reference, image_digest: image.digest, config_id: configId }, async ({ emit, signal }) => {
+      let build = this.builds.get(id);
+      if (!build) {
+        build = this.build(image, config, overrides, (p) => emit({ type: "build", ...p }), signal).finally(() => this.builds.delete(id));
+        this.builds.set(id, build);
+      }
+      return build;
+    });
+  }
+
+  private async build(image: ImageRecord, config: ImageConfig, overrides: RunOverrides, onProgress: (p: BuildProgress) => void, signal: AbortSignal): Promise<AppDiskResultWire> {
+    const { repo, paths, log } = this.deps;
+    const layers = repo.layers(image.digest).map((l, i) => ({
+      digest: l.digest,
+      mediaType: l.mediaType,
+      diffId: config.rootfs.diff_ids[i] ?? "",
+      open: () => this.store.openRead(l.digest),
+    }));
+    const disk = await buildAppDisk({ layers, imageDigest: image.digest, config, overrides, outDir: paths.disks, logger: log, onProgress, signal });
+    const id = `${image.digest.slice("sha256:".length)}-${disk.configId}`;
+    const runtime = resolveRuntimeConfig(config.config, overrides);
+    repo.saveAppDisk({
+      id,
+      imageDigest: image.digest,
+      configId: disk.configId,
+      runtime: JSON.stringify({
+        argv: runtime.argv.map((a) => a.toString("utf8")),
+        env: runtime.env.map(([k, v]) => `${k.toString("utf8")}=${v.toString("utf8")}`),
+        workdir: runtime.workdir?.toString("utf8") ?? null,
+        user: runtime.user?.toString("utf8") ?? null,
+      }),
+      path: disk.path,
+      size: disk.sizeBytes,
+    });
+    return { id, path: disk.path, image_digest: image.digest, config_id: disk.configId, size: disk.sizeBytes, reused: disk.reused };
+  }
+
   /** Checks credentials against a registry for `walk login`; they are used once and forgotten. */
   async verifyLogin(req: LoginRequest): Promise<void> {
     await verifyRegistryLogin(req.registry, { ...this.deps.registry, log: this.deps.log, credentials: req });
@@ -132,11 +186,22 @@ export class ImageService {
     return { untagged: target.tags, deleted: target.digest };
   }
 
-  /** Removes blobs no image references, and stale ingests. */
+  /**
+   * Removes what nothing references: blobs of no image, app disks no machine uses (rebuilt
+   * cheaply from their image's base disk), files walk has no record of, and stale ingests.
+   */
   async prune(): Promise<PruneResultWire> {
     const { repo, log } = this.deps;
     const removed: string[] = [];
+    const removedDisks: string[] = [];
     let reclaimed = 0;
+    for (const d of repo.appDisks()) {
+      repo.deleteAppDisk(d.id);
+      await fs.rm(d.path, { force: true });
+      removedDisks.push(d.id);
+      reclaimed += d.size;
+    }
+    reclaimed += await this.removeUnrecordedDisks();
     for (const b of repo.blobs()) {
       if (b.refCount > 0) continue;
       await this.store.delete(b.digest);
@@ -153,8 +218,34 @@ export class ImageService {
       reclaimed += blob.size;
     }
     for (const stale of await this.store.removeStaleIngests()) reclaimed += stale.size;
-    log.info({ blobs: removed.length, bytes: reclaimed }, "pruned");
-    return { removed_blobs: removed, removed_app_disks: [], reclaimed_bytes: reclaimed };
+    log.info({ blobs: removed.length, disks: removedDisks.length, bytes: reclaimed }, "pruned");
+    return { removed_blobs: removed, removed_app_disks: removedDisks, reclaimed_bytes: reclaimed };
+  }
+
+  /**
+   * Deletes files in the disks dir that no app disk row or existing image's base accounts for.
+   * Skipped while a build runs: its temp files are unrecorded until it publishes.
+   */
+  private async removeUnrecordedDisks(): Promise<number> {
+    const { repo, paths } = this.deps;
+    if (this.builds.size > 0) return 0;
+    const keep = new Set(repo.appDisks().map((d) => d.path));
+    for (const image of repo.list()) {
+      const base = basePaths(paths.disks, image.digest);
+      keep.add(base.disk).add(base.patchMap);
+    }
+    let reclaimed = 0;
+    for (const dir of [paths.disks, join(paths.disks, BASE_DIR)]) {
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const p = join(dir, name);
+        const st = await fs.lstat(p);
+        if (!st.isFile() || keep.has(p)) continue;
+        await fs.rm(p, { force: true });
+        reclaimed += st.size;
+      }
+    }
+    return reclaimed;
   }
 
   /**
@@ -191,11 +282,14 @@ export class ImageService {
     };
   }
 
+  /** Forgets the image first: if walkd dies before the files go, they are garbage for prune. */
   private async deleteImage(image: ImageRecord): Promise<void> {
-    for (const d of this.deps.repo.appDisks(image.digest)) {
-      await fs.rm(d.path, { force: true });
-    }
+    const disks = this.deps.repo.appDisks(image.digest);
     this.deps.repo.deleteImage(image.digest);
+    for (const d of disks) await fs.rm(d.path, { force: true });
+    const base = basePaths(this.deps.paths.disks, image.digest);
+    await fs.rm(base.disk, { force: true });
+    await fs.rm(base.patchMap, { force: true });
   }
 
   /** The canonical tag a user's reference names, or undefined when it is not a reference. */
@@ -238,6 +332,16 @@ function tagOf(ref: ImageReference): string | null {
     return formatReference(ref);
   }
   return formatReference(ref);
+}
+
+function overridesOf(req: BuildRequest): RunOverrides {
+  return {
+    ...(req.entrypoint !== undefined ? { entrypoint: req.entrypoint } : {}),
+    ...(req.cmd !== undefined ? { cmd: req.cmd } : {}),
+    ...(req.env !== undefined ? { env: req.env } : {}),
+    ...(req.workdir !== undefined ? { workdir: req.workdir } : {}),
+    ...(req.user !== undefined ? { user: req.user } : {}),
+  };
 }
 
 function nameOf(ref: ImageReference): string {

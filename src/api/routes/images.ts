@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { ImageDetailSchema, ImageSummarySchema, JobSchema, PruneResultSchema, PullRequestSchema, RemoveImageResultSchema } from "../schemas.js";
+import { BuildRequestSchema, ImageDetailSchema, ImageSummarySchema, JobSchema, PruneResultSchema, PullRequestSchema, RemoveImageResultSchema } from "../schemas.js";
 import type { ApiServices } from "../services.js";
 import { jobWire } from "./jobs.js";
 
@@ -28,6 +28,21 @@ export function imageRoutes(s: ApiServices): FastifyPluginAsync {
         const job = s.images.startPull(req.body);
         return reply.code(202).send(jobWire(job));
       },
+    );
+
+    r.post(
+      "/v1/images/build",
+      {
+        schema: {
+          summary: "Build (or find) the app disk for an image and runtime config (starts a job)",
+          description:
+            "The job's result is an AppDiskResult. The same image and config is a lookup; a new config on an image already built derives from its base disk without reading the layers.",
+          tags: ["images"],
+          body: BuildRequestSchema,
+          response: { 202: JobSchema, 400: errorRef, 404: errorRef },
+        },
+      },
+      async (req, reply) => reply.code(202).send(jobWire(s.images.startBuild(req.body))),
     );
 
     r.get("/v1/images", { schema: { summary: "List images", tags: ["images"], response: { 200: Type.Array(ImageSummarySchema) } } }, async () =>

@@ -2,6 +2,8 @@
 import { Command } from "commander";
 import { WalkError } from "../../lib/index.js";
 import type { WalkClient } from "../client.js";
+import { isErrorCode } from "../../api/errors.js";
+import type { AppDiskResultWire } from "../../api/schemas.js";
 import { ago, humanSize, printJson, printTable, shortDigest } from "../output.js";
 import { ProgressView } from "../progress.js";
 import { credentialsForPull } from "./credentials.js";
@@ -21,20 +23,47 @@ export function imageCommands(client: () => WalkClient): Command {
       const auth = await credentialsForPull(ref);
       const job = await c.pull({ reference: ref, ...(o.platform ? { platform: o.platform } : {}), ...(auth ? { auth } : {}) });
       const view = o.json || o.quiet ? undefined : new ProgressView(process.stderr);
-      let end: { type: string; state?: unknown; result?: unknown; error?: unknown } | undefined;
-      for await (const e of c.jobEvents(job.id)) {
-        view?.update(e);
-        if (e.type === "end") end = e;
-      }
+      const result = (await followJob(c, job.id, (e) => view?.update(e))) as { digest: string; reference: string };
       view?.finish();
-      if (!end || end.state !== "succeeded") {
-        const err = (end?.error ?? { code: "internal", error: "the pull ended without a result" }) as { code: string; error: string };
-        throw new WalkError("internal", err.error);
-      }
-      const result = end.result as { digest: string; reference: string };
       if (o.json) printJson(result);
       else if (o.quiet) process.stdout.write(`${result.digest}\n`);
       else process.stdout.write(`${result.reference}\nDigest: ${result.digest}\n`);
+    });
+
+  image
+    .command("build")
+    .description("Build (or find) the app disk for a pulled image and runtime config; prints its path and id")
+    .argument("<ref>", "image reference or digest (pulled already)")
+    .argument("[cmd...]", "replaces the image's Cmd (put it after --)")
+    .option("--entrypoint <entrypoint>", 'replaces the Entrypoint (and clears Cmd): a program, or a JSON array like \'["/bin/sh","-c"]\'')
+    .option("--cmd <cmd>", "replaces the Cmd: a JSON array, or one argument")
+    .option("-e, --env <KEY=VALUE>", "sets an environment variable (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("-w, --workdir <dir>", "directory the workload starts in")
+    .option("-u, --user <user[:group]>", "user the workload runs as (name or number)")
+    .option("--json", "print JSON")
+    .action(async (ref: string, cmdArgs: string[], o: { entrypoint?: string; cmd?: string; env: string[]; workdir?: string; user?: string; json?: boolean }) => {
+      if (o.cmd !== undefined && cmdArgs.length > 0) throw new WalkError("invalid_argument", "give the command either with --cmd or after --, not both");
+      const c = client();
+      const job = await c.build({
+        reference: ref,
+        ...(o.entrypoint !== undefined ? { entrypoint: argList("--entrypoint", o.entrypoint) } : {}),
+        ...(o.cmd !== undefined ? { cmd: argList("--cmd", o.cmd) } : cmdArgs.length > 0 ? { cmd: cmdArgs } : {}),
+        ...(o.env.length > 0 ? { env: o.env } : {}),
+        ...(o.workdir !== undefined ? { workdir: o.workdir } : {}),
+        ...(o.user !== undefined ? { user: o.user } : {}),
+      });
+      const plain = !o.json && !process.stderr.isTTY;
+      let lastLayer = -1;
+      const disk = (await followJob(c, job.id, (e) => {
+        if (o.json || e.type !== "build") return;
+        if (e.phase === "flatten" && e.layer !== lastLayer) {
+          lastLayer = e.layer as number;
+          process.stderr.write(`${plain ? "" : "\r"}converting layer ${lastLayer + 1}/${String(e.layers)} ${shortDigest(String(e.digest))}${plain ? "\n" : ""}`);
+        }
+      })) as AppDiskResultWire;
+      if (lastLayer >= 0 && !plain && !o.json) process.stderr.write("\n");
+      if (o.json) return printJson(disk);
+      process.stdout.write(`${disk.path}\nID: ${disk.id}\n`);
     });
 
   image
@@ -114,4 +143,33 @@ export function imageCommands(client: () => WalkClient): Command {
     });
 
   return image;
+}
+
+/** Follows a job to its end, passing each event on; returns the result or throws the job's error. */
+async function followJob(c: WalkClient, id: string, onEvent: (e: { type: string; [k: string]: unknown }) => void): Promise<unknown> {
+  for await (const e of c.jobEvents(id)) {
+    if (e.type !== "end") {
+      onEvent(e);
+      continue;
+    }
+    if (e.state === "succeeded") return e.result;
+    const err = e.error as { code?: unknown; error?: unknown } | undefined;
+    throw new WalkError(isErrorCode(err?.code) ? err.code : "internal", typeof err?.error === "string" ? err.error : `the job ended ${String(e.state)}`);
+  }
+  throw new WalkError("unavailable", "walkd closed the job's event stream before it ended; see walk image ls or the job with the API");
+}
+
+/** A JSON array of strings, or a single argument. */
+function argList(flag: string, value: string): string[] {
+  if (!value.trimStart().startsWith("[")) return [value];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new WalkError("invalid_argument", `${flag} looks like a JSON array but is not valid JSON: ${value}`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) {
+    throw new WalkError("invalid_argument", `${flag} must be a JSON array of strings`);
+  }
+  return parsed;
 }
