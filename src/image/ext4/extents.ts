@@ -15,7 +15,7 @@ const EXTENT_MAGIC = 0xf30a;
 const HEADER_SIZE = 12;
 const ENTRY_SIZE = 12;
 const ROOT_MAX = 4;
-const NODE_MAX = (BLOCK_SIZE - HEADER_SIZE) / ENTRY_SIZE; // 340
+const NODE_MAX = Math.floor((BLOCK_SIZE - HEADER_SIZE) / ENTRY_SIZE); // 340
 export const I_BLOCK_SIZE = 60;
 
 /** Splits runs into pieces one extent can hold (32768 blocks, 32767 if unwritten). */

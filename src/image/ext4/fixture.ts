@@ -109,8 +109,11 @@ const TYPE_NAMES: Record<Node["kind"], string> = {
 
 const TYPE_BITS: Record<Node["kind"], number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000, socket: 0o140000 };
 
-/** Link counts the tree implies, with lost+found counted in the root. */
-function expectedLinks(root: Node): Map<Node, number> {
+/** Directories the builder adds to the root: lost+found, and walk/ when there are reserved files. */
+const ADDED = ["lost+found"];
+
+/** Link counts the tree implies, with the directories the builder added counted in the root. */
+function expectedLinks(root: Node, added: readonly string[]): Map<Node, number> {
   const links = new Map<Node, number>();
   for (const { node } of walk(root)) {
     if (node.kind !== "dir") continue;
@@ -119,22 +122,22 @@ function expectedLinks(root: Node): Map<Node, number> {
       if (c.kind === "dir") subdirs++;
       else links.set(c, (links.get(c) ?? 0) + 1);
     }
-    if (node === root && !node.children!.has("lost+found")) subdirs++;
+    if (node === root) subdirs += added.filter((n) => !node.children!.has(n)).length;
     links.set(node, 2 + subdirs);
   }
   return links;
 }
 
-function expectedNames(node: Node, isRoot: boolean): string[] {
+function expectedNames(node: Node, isRoot: boolean, added: readonly string[]): string[] {
   const names = [...node.children!.keys()];
-  if (isRoot && !names.includes("lost+found")) names.push("lost+found");
+  if (isRoot) names.push(...added.filter((n) => !names.includes(n)));
   return names.sort();
 }
 
 /** Differences between the disk (read with debugfs) and the tree; empty when they agree. */
-export async function diffWithDebugfs(image: string, root: Node, contents: Map<Node, Buffer>): Promise<string[]> {
+export async function diffWithDebugfs(image: string, root: Node, contents: Map<Node, Buffer>, added = ADDED): Promise<string[]> {
   const entries = walk(root);
-  const links = expectedLinks(root);
+  const links = expectedLinks(root, added);
   const { dir: out, cleanup } = await tempDir();
   try {
     const cmds: string[] = [];
@@ -191,7 +194,7 @@ export async function diffWithDebugfs(image: string, root: Node, contents: Map<N
       if (JSON.stringify(eaNames) !== JSON.stringify([...node.xattrs.keys()].sort())) diffs.push(`${p}: xattr names ${JSON.stringify(eaNames)}`);
       if (node.kind === "dir") {
         const names = [...parseLs(byCmd.get(`ls -l -r ${quote(path)}`)!).keys()].filter((n) => n !== "." && n !== "..").sort();
-        if (JSON.stringify(names) !== JSON.stringify(expectedNames(node, path === ""))) diffs.push(`${p}: directory lists ${names.length} names`);
+        if (JSON.stringify(names) !== JSON.stringify(expectedNames(node, path === "", added))) diffs.push(`${p}: directory lists ${names.length} names`);
       }
     }
     for (const d of dumps) {
@@ -231,8 +234,8 @@ async function mountedXattrs(mnt: string): Promise<Map<string, Map<string, strin
 }
 
 /** Differences between a mounted disk and the tree; empty when they agree. */
-export async function diffWithMount(mnt: string, root: Node, contents: Map<Node, Buffer>): Promise<string[]> {
-  const links = expectedLinks(root);
+export async function diffWithMount(mnt: string, root: Node, contents: Map<Node, Buffer>, added = ADDED): Promise<string[]> {
+  const links = expectedLinks(root, added);
   const xattrs = await mountedXattrs(mnt);
   const diffs: string[] = [];
   const inoOf = new Map<Node, bigint>();
@@ -269,7 +272,7 @@ export async function diffWithMount(mnt: string, root: Node, contents: Map<Node,
       if (!t.equals(node.target!)) diffs.push(`${p}: link target differs`);
     } else if (node.kind === "dir") {
       const names = (await readdir(host, { encoding: "buffer" })).map((n) => n.toString("latin1")).sort();
-      if (JSON.stringify(names) !== JSON.stringify(expectedNames(node, path === ""))) diffs.push(`${p}: directory lists ${names.length} names`);
+      if (JSON.stringify(names) !== JSON.stringify(expectedNames(node, path === "", added))) diffs.push(`${p}: directory lists ${names.length} names`);
     }
     const gotX = xattrs.get(path) ?? new Map<string, string>();
     const wantX = new Map([...node.xattrs].map(([k, v]) => [k, v.length === 0 ? "" : v.toString("hex")]));
