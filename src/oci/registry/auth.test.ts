@@ -154,6 +154,20 @@ test("credentials are not sent to a token realm on another host unless it is tru
   assert.equal(tokens.requests[1]!.headers.authorization, basicAlice, "trusted realm gets the credentials");
 });
 
+test("a refusal after credentials were withheld from a foreign realm says so", async (t) => {
+  const tokens = await tokenService((n, req) => ({ token: req.headers.authorization === undefined ? "anon" : `user${n}` }));
+  const registry = await bearerRegistry(`${tokens.origin}/token`, (a) => a?.startsWith("Bearer user") === true);
+  const src = source(registry, { credentials: async () => alice });
+  t.after(() => Promise.all([src.close(), tokens.close(), registry.close()]));
+  await assert.rejects(src.getRootManifest(), (err: unknown) => {
+    assert.ok(isWalkError(err, "unauthorized"), String(err));
+    assert.ok(err.message.includes(`were not sent to its token service ${tokens.host}`), err.message);
+    assert.match(err.message, /registry\.trusted_token_realms/);
+    return true;
+  });
+  assert.ok(tokens.requests.every((r) => r.headers.authorization === undefined));
+});
+
 test("identity tokens use the OAuth2 refresh-token POST", async (t) => {
   let form: URLSearchParams | undefined;
   const registry = await startServer((req, res) => {

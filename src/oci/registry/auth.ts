@@ -34,17 +34,19 @@ export interface AuthOptions {
   now?: () => number;
 }
 
-interface Token {
-  value: string;
-  /** When to stop using it: a margin before the server's expiry. */
-  refreshAt: number;
-  withCredentials: boolean;
-}
-
-/** The Authorization to send, and whether it carries the user's credentials (for messages). */
+/** The Authorization to send, and how it was obtained (for messages). */
 export interface Authorization {
   header: string | undefined;
+  /** It carries the user's credentials, or a token obtained with them. */
   withCredentials: boolean;
+  /** The token realm host the user's credentials were withheld from, being on another host. */
+  withheldFrom?: string;
+}
+
+interface Token extends Authorization {
+  header: string;
+  /** When to stop using it: a margin before the server's expiry. */
+  refreshAt: number;
 }
 
 export class RegistryAuth {
@@ -75,8 +77,7 @@ export class RegistryAuth {
       if (creds?.password === undefined) return { header: undefined, withCredentials: false };
       return { header: basicHeader(creds.username, creds.password), withCredentials: true };
     }
-    const token = await this.token(challenge, scope, signal);
-    return { header: `Bearer ${token.value}`, withCredentials: token.withCredentials };
+    return this.token(challenge, scope, signal);
   }
 
   /**
@@ -90,7 +91,7 @@ export class RegistryAuth {
     const cached = this.tokens.get(key);
     if (cached !== undefined) {
       const token = await cached.catch(() => undefined);
-      if (token === undefined || `Bearer ${token.value}` === sent.header) this.tokens.delete(key);
+      if (token === undefined || token.header === sent.header) this.tokens.delete(key);
     }
     return true;
   }
@@ -142,9 +143,11 @@ export class RegistryAuth {
       throw new WalkError("unavailable", `registry ${registry} sent a bearer challenge with an invalid realm`);
     }
     const trusted = this.realmMayGetCredentials(realm);
-    const creds = trusted ? await this.credentials() : undefined;
-    if (!trusted && this.opts.credentials !== undefined) {
-      this.opts.logger?.warn({ registry, realm: realm.host }, "token realm is on another host: fetching an anonymous token, credentials withheld");
+    const known = await this.credentials();
+    const creds = trusted ? known : undefined;
+    const withheldFrom = !trusted && known !== undefined ? realm.host : undefined;
+    if (withheldFrom !== undefined) {
+      this.opts.logger?.warn({ registry, realm: withheldFrom }, "token realm is on another host: fetching an anonymous token, credentials withheld");
     }
     const service = challenge.params.service;
     const what = `token for ${registry}${scope === undefined ? "" : ` (${scope})`} from ${redact(realm)}`;
@@ -171,7 +174,8 @@ export class RegistryAuth {
       throw err;
     }
     const body = await readBody(res, TOKEN_REPLY_LIMIT, `token reply from ${realm.host}`);
-    return parseTokenReply(body, realm.host, withCredentials, (this.opts.now ?? Date.now)());
+    const token = parseTokenReply(body, realm.host, withCredentials, (this.opts.now ?? Date.now)());
+    return withheldFrom === undefined ? token : { ...token, withheldFrom };
   }
 }
 
@@ -195,5 +199,5 @@ function parseTokenReply(body: Buffer, realmHost: string, withCredentials: boole
   const issued = typeof reply.issued_at === "string" ? Date.parse(reply.issued_at) : NaN;
   const base = Number.isFinite(issued) && issued <= now && issued > now - lifetimeMs ? issued : now;
   const margin = Math.min(MAX_REFRESH_MARGIN_MS, lifetimeMs / 10);
-  return { value, refreshAt: base + lifetimeMs - margin, withCredentials };
+  return { header: `Bearer ${value}`, refreshAt: base + lifetimeMs - margin, withCredentials };
 }

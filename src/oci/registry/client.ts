@@ -100,7 +100,11 @@ export class RegistryClient {
           continue;
         }
       }
-      throw await errorFromReply(res, { registry: this.registry, what: opts.what }, sent.withCredentials);
+      const authHint =
+        sent.withheldFrom === undefined
+          ? undefined
+          : `your credentials were not sent to its token service ${sent.withheldFrom}, which is on another host; to trust it, add it under registry.trusted_token_realms for ${this.apiHost}`;
+      throw await errorFromReply(res, { registry: this.registry, what: opts.what, authHint }, sent.withCredentials);
     }
   }
 

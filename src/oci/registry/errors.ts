@@ -46,6 +46,8 @@ export interface ReplyContext {
   registry: string;
   /** What was being fetched, e.g. `manifest docker.io/library/nginx:latest`. */
   what: string;
+  /** Appended to an unauthorized message: what the user can change. */
+  authHint?: string;
 }
 
 /**
@@ -64,7 +66,7 @@ export function replyError(status: number, body: Buffer, ctx: ReplyContext, cred
     code = "unauthorized";
     message = credentialsSent
       ? `registry ${ctx.registry} rejected the credentials for ${ctx.what}; check them with walk login ${ctx.registry}`
-      : `registry ${ctx.registry} refused anonymous access to ${ctx.what}; if it needs credentials run walk login ${ctx.registry}`;
+      : `registry ${ctx.registry} refused anonymous access to ${ctx.what}; ${ctx.authHint ?? `if it needs credentials run walk login ${ctx.registry}`}`;
   } else if (status === 404 || codes.has("MANIFEST_UNKNOWN") || codes.has("BLOB_UNKNOWN") || codes.has("NAME_UNKNOWN")) {
     code = "not_found";
     message = `${ctx.what} was not found on registry ${ctx.registry}`;

@@ -107,7 +107,7 @@ export class HttpTransport {
   private async once(url: URL, method: string, opts: SendOptions, authorization: string | undefined): Promise<HttpResponse> {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new WalkError("unsupported", `cannot fetch ${redact(url)}: only https and http URLs are supported`);
     if (url.protocol === "http:" && !plainHttpAllowed(url.host, this.options)) {
-      throw new WalkError("forbidden", `refusing plain HTTP to ${url.host}: it is not in the insecure registries list (use TLS, or add it to insecure_registries)`, { details: { host: url.host } });
+      throw new WalkError("forbidden", `refusing plain HTTP to ${url.host}: it is not an insecure registry (use TLS, or add it to registry.insecure in the walkd config)`, { details: { host: url.host } });
     }
     if (opts.signal?.aborted) throw canceled(url);
     const agent = await this.agentFor(url);
