@@ -8,9 +8,9 @@ import { WalkError } from "../../lib/errors.js";
 import type { DataSink, FileData, Node, Timestamp } from "../tree.js";
 import { BlockAllocator } from "./allocator.js";
 import { DataArea } from "./data-area.js";
-import { encodeExtentTree, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
+import { encodeExtentTree, I_BLOCK_SIZE, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
 import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, INODE_SIZE, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
-import { encodeInode } from "./inode.js";
+import { encodeInode, I_BLOCK_OFFSET, type InodeFields } from "./inode.js";
 import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
 import { planInodes, type PlannedInode } from "./plan.js";
@@ -70,8 +70,8 @@ function checkCount(name: string, v: number | undefined): void {
 /** Where finish() put a planned inode's own blocks. */
 interface Placed {
   extents: ExtentEntry[];
-  /** The extent tree's root for i_block. */
-  iBlock: Buffer;
+  /** The root of an extent tree with blocks outside the inode; null: encoded with the inode. */
+  treeRoot: Buffer | null;
   xattrBlock: number;
   /** Blocks owned, for i_blocks: data, tree and xattr blocks. */
   blocks: number;
@@ -222,8 +222,11 @@ export class Ext4Builder implements DataSink {
       const treeStart = next;
       next += need.tree;
       blocks += need.tree;
-      const tree = encodeExtentTree(extents, treeStart);
-      for (const [j, b] of tree.blocks.entries()) await out.put(treeStart + j, b);
+      let treeRoot: Buffer | null = null;
+      if (need.tree > 0) {
+        treeRoot = Buffer.alloc(I_BLOCK_SIZE);
+        for (const [j, b] of encodeExtentTree(extents, treeStart, treeRoot, 0).entries()) await out.put(treeStart + j, b);
+      }
       let xattrBlock = 0;
       const xb = p.xattrs.block;
       if (xb !== null) {
@@ -236,7 +239,7 @@ export class Ext4Builder implements DataSink {
         xattrBlock = shared.at;
         blocks++;
       }
-      placed.push({ extents, iBlock: tree.iBlock, xattrBlock, blocks });
+      placed.push({ extents, treeRoot, xattrBlock, blocks });
     }
     await out.flush();
     const metaEnd = next;
@@ -344,7 +347,9 @@ export class Ext4Builder implements DataSink {
       const first = g * geo.inodesPerGroup + 1;
       for (; i < inodes.length && inodes[i]!.ino < first + geo.inodesPerGroup; i++) {
         const p = inodes[i]!;
-        encodeInode(table, (p.ino - first) * INODE_SIZE, inodeFields(p, placed[i]!), BLOCK_SIZE);
+        const off = (p.ino - first) * INODE_SIZE;
+        encodeInode(table, off, inodeFields(p, placed[i]!), BLOCK_SIZE);
+        writeIBlock(table, off + I_BLOCK_OFFSET, p, placed[i]!);
       }
       await this.fh.write(table, 0, table.length, (geo.inodeTableStart + g * geo.inodeTableBlocksPerGroup) * BLOCK_SIZE);
     }
@@ -373,37 +378,16 @@ const POPCOUNT = Uint8Array.from({ length: 256 }, (_, n) => {
   return c;
 });
 
-function inodeFields(p: PlannedInode, at: Placed): Parameters<typeof encodeInode>[2] {
+function usesExtents(n: Node): boolean {
+  return n.kind === "file" || n.kind === "dir" || (n.kind === "symlink" && n.target!.length >= 60);
+}
+
+function inodeFields(p: PlannedInode, at: Placed): InodeFields {
   const n = p.node;
-  let iBlock: Buffer = Buffer.alloc(60);
-  let flags = 0;
   let size = 0;
-  switch (n.kind) {
-    case "file":
-      size = p.reserved !== undefined ? p.reserved.content.length : n.data!.size;
-      break;
-    case "dir":
-      size = p.dirBlocks!.length;
-      break;
-    case "symlink":
-      size = n.target!.length;
-      if (size < 60) n.target!.copy(iBlock);
-      break;
-    case "char":
-    case "block": {
-      const { major, minor } = n.rdev!;
-      if (major < 256 && minor < 256) iBlock.writeUInt32LE((major << 8) | minor, 0);
-      else iBlock.writeUInt32LE(((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0, 4);
-      break;
-    }
-    default:
-      break;
-  }
-  const usesExtents = n.kind === "file" || n.kind === "dir" || (n.kind === "symlink" && size >= 60);
-  if (usesExtents) {
-    flags = EXTENTS_FL;
-    iBlock = at.iBlock;
-  }
+  if (n.kind === "file") size = p.reserved !== undefined ? p.reserved.content.length : n.data!.size;
+  else if (n.kind === "dir") size = p.dirBlocks!.length;
+  else if (n.kind === "symlink") size = n.target!.length;
   return {
     mode: p.typeBits | n.mode,
     uid: n.uid,
@@ -411,10 +395,24 @@ function inodeFields(p: PlannedInode, at: Placed): Parameters<typeof encodeInode
     size,
     links: p.links,
     blocks: at.blocks,
-    flags,
-    iBlock,
+    flags: usesExtents(n) ? EXTENTS_FL : 0,
     fileAcl: at.xattrBlock,
     mtime: n.mtime,
     inlineXattrs: p.xattrs.inline,
   };
+}
+
+/** i_block: the extent root, a fast symlink's target, or the device numbers. */
+function writeIBlock(buf: Buffer, off: number, p: PlannedInode, at: Placed): void {
+  const n = p.node;
+  if (usesExtents(n)) {
+    if (at.treeRoot !== null) at.treeRoot.copy(buf, off);
+    else encodeExtentTree(at.extents, 0, buf, off);
+  } else if (n.kind === "symlink") n.target!.copy(buf, off);
+  else if (n.kind === "char" || n.kind === "block") {
+    const { major, minor } = n.rdev!;
+    // The old 16-bit encoding where it fits, as the kernel writes it; else the new one in i_block[1].
+    if (major < 256 && minor < 256) buf.writeUInt32LE((major << 8) | minor, off);
+    else buf.writeUInt32LE(((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0, off + 4);
+  }
 }

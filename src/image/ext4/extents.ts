@@ -69,23 +69,17 @@ function writeIndexEntry(buf: Buffer, off: number, c: ChildRef): void {
   buf.writeUInt16LE(0, off + 10);
 }
 
-export interface EncodedTree {
-  iBlock: Buffer;
-  /** Tree blocks, one Buffer of BLOCK_SIZE each, to be written at firstBlock, firstBlock+1, ... */
-  blocks: Buffer[];
-}
-
 /**
- * Encodes sorted, already split extents. The tree blocks are numbered from `firstBlock` on, as
- * many as treeBlockCount(entries.length).
+ * Encodes sorted, already split extents: the root into the 60 zero bytes at `root[rootOff]`
+ * (i_block), and returns the tree blocks, numbered from `firstBlock` on, as many as
+ * treeBlockCount(entries.length), each BLOCK_SIZE bytes.
  */
-export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: number): EncodedTree {
-  const iBlock = Buffer.alloc(I_BLOCK_SIZE);
+export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: number, root: Buffer, rootOff: number): Buffer[] {
   const blocks: Buffer[] = [];
   if (entries.length <= ROOT_MAX) {
-    writeHeader(iBlock, 0, entries.length, ROOT_MAX, 0);
-    entries.forEach((e, i) => writeLeafEntry(iBlock, HEADER_SIZE + i * ENTRY_SIZE, e));
-    return { iBlock, blocks };
+    writeHeader(root, rootOff, entries.length, ROOT_MAX, 0);
+    entries.forEach((e, i) => writeLeafEntry(root, rootOff + HEADER_SIZE + i * ENTRY_SIZE, e));
+    return blocks;
   }
   let children: ChildRef[] = [];
   for (let i = 0; i < entries.length; i += NODE_MAX) {
@@ -110,7 +104,7 @@ export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: nu
     children = next;
     depth++;
   }
-  writeHeader(iBlock, 0, children.length, ROOT_MAX, depth);
-  children.forEach((c, i) => writeIndexEntry(iBlock, HEADER_SIZE + i * ENTRY_SIZE, c));
-  return { iBlock, blocks };
+  writeHeader(root, rootOff, children.length, ROOT_MAX, depth);
+  children.forEach((c, i) => writeIndexEntry(root, rootOff + HEADER_SIZE + i * ENTRY_SIZE, c));
+  return blocks;
 }

@@ -2,7 +2,6 @@
 // timestamps in the extra fields. Knows the byte layout only, not what the fields should hold.
 import type { Timestamp } from "../tree.js";
 import { EXTRA_ISIZE, INODE_SIZE } from "./format.js";
-import { I_BLOCK_SIZE } from "./extents.js";
 
 export interface InodeFields {
   /** File type bits | permission bits. */
@@ -14,7 +13,6 @@ export interface InodeFields {
   /** Blocks the inode owns (data, tree and xattr blocks), in filesystem blocks. */
   blocks: number;
   flags: number;
-  iBlock: Buffer;
   fileAcl: number;
   mtime: Timestamp;
   /** Bytes after the extra fields (in-inode xattrs), or null. */
@@ -34,7 +32,10 @@ export function encodeTime(t: Timestamp): { lo: number; extra: number } {
   return { lo, extra: ((nsec * 4) + epoch) >>> 0 };
 }
 
-/** Writes the inode at `off` in `buf` (which must be zero there). */
+/** Where i_block (extent root, fast symlink target or device numbers) is in an inode. */
+export const I_BLOCK_OFFSET = 40;
+
+/** Writes the inode at `off` in `buf` (which must be zero there), except i_block. */
 export function encodeInode(buf: Buffer, off: number, f: InodeFields, blockSize: number): void {
   const t = encodeTime(f.mtime);
   const sectors = f.blocks * (blockSize / 512);
@@ -48,7 +49,6 @@ export function encodeInode(buf: Buffer, off: number, f: InodeFields, blockSize:
   buf.writeUInt16LE(f.links, off + 26);
   buf.writeUInt32LE(sectors % 2 ** 32, off + 28);
   buf.writeUInt32LE(f.flags, off + 32);
-  f.iBlock.copy(buf, off + 40, 0, I_BLOCK_SIZE);
   buf.writeUInt32LE(f.fileAcl % 2 ** 32, off + 104);
   buf.writeUInt32LE(Math.floor(f.size / 2 ** 32), off + 108);
   buf.writeUInt16LE(Math.floor(sectors / 2 ** 32), off + 116);

@@ -4,8 +4,9 @@
 // matches the patch map before writing anything.
 import { open, type FileHandle } from "node:fs/promises";
 import { WalkError } from "../../lib/errors.js";
-import { encodeExtentTree } from "./extents.js";
+import { encodeExtentTree, I_BLOCK_SIZE } from "./extents.js";
 import { BLOCK_SIZE, EXTENTS_FL, INODE_SIZE, S_IFREG } from "./format.js";
+import { I_BLOCK_OFFSET } from "./inode.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
 import { reservedExtents } from "./reserved.js";
 
@@ -31,8 +32,9 @@ export async function patchReservedFile(target: string | FileHandle, map: PatchM
     await fh.read(inode, 0, INODE_SIZE, loc.inodeOffset);
     const start = loc.dataOffset / BLOCK_SIZE;
     const oldSize = inode.readUInt32LE(4) + inode.readUInt32LE(108) * 2 ** 32;
-    const expected = encodeExtentTree(reservedExtents(start, loc.capacityBlocks, oldSize), 0).iBlock;
-    if ((inode.readUInt16LE(0) & 0o170000) !== S_IFREG || (inode.readUInt32LE(32) & EXTENTS_FL) === 0 || !inode.subarray(40, 100).equals(expected)) {
+    const expected = Buffer.alloc(I_BLOCK_SIZE);
+    encodeExtentTree(reservedExtents(start, loc.capacityBlocks, oldSize), 0, expected, 0);
+    if ((inode.readUInt16LE(0) & 0o170000) !== S_IFREG || (inode.readUInt32LE(32) & EXTENTS_FL) === 0 || !inode.subarray(I_BLOCK_OFFSET, I_BLOCK_OFFSET + I_BLOCK_SIZE).equals(expected)) {
       throw mismatch(name, `inode ${loc.inode} is not the reserved file the map describes`);
     }
     // New content, zero-padded to its last block, then zeros over what the old content used:
@@ -47,7 +49,8 @@ export async function patchReservedFile(target: string | FileHandle, map: PatchM
     }
     inode.writeUInt32LE(content.length % 2 ** 32, 4);
     inode.writeUInt32LE(Math.floor(content.length / 2 ** 32), 108);
-    encodeExtentTree(reservedExtents(start, loc.capacityBlocks, content.length), 0).iBlock.copy(inode, 40);
+    inode.fill(0, I_BLOCK_OFFSET, I_BLOCK_OFFSET + I_BLOCK_SIZE);
+    encodeExtentTree(reservedExtents(start, loc.capacityBlocks, content.length), 0, inode, I_BLOCK_OFFSET);
     await fh.write(inode, 0, INODE_SIZE, loc.inodeOffset);
   } finally {
     if (typeof target === "string") await fh.close();

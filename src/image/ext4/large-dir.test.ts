@@ -1,0 +1,32 @@
+// Scale: a directory with 50,000 entries (linear, written in one pass) and enough inodes to
+// need a second block group, read back completely through debugfs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Node } from "../tree.js";
+import { Ext4Builder } from "./builder.js";
+import { debugfs, dir, fsck, meta, parseLs, parseStat, tempDir } from "./testing.js";
+
+test("a directory with 50,000 entries", async () => {
+  const { dir: d, cleanup } = await tempDir();
+  try {
+    const image = join(d, "disk.ext4");
+    const b = await Ext4Builder.create(image, { maxBytes: 1 << 30 });
+    const entries: [string, Node][] = [];
+    const shared = meta({ kind: "file", data: { size: 0, extents: [] } });
+    for (let i = 0; i < 50_000; i++) {
+      const name = `entry-${String(i).padStart(5, "0")}-${"x".repeat(i % 40)}`;
+      entries.push([name, i % 10 === 0 ? shared : meta({ kind: i % 3 === 0 ? "fifo" : "file", data: { size: 0, extents: [] } })]);
+    }
+    const r = await b.finish(dir({ big: dir(entries) }));
+    assert.ok(r.inodes > 32_768, "more inodes than one group holds");
+    assert.deepEqual(await fsck(image), { code: 0, complaints: [] });
+    const [ls, one] = await debugfs(image, ["ls -l -r /big", "stat /big/entry-00010-xxxxxxxxxx"]);
+    const names = parseLs(ls!);
+    assert.equal(names.size, 50_002);
+    for (const [name] of entries) assert.ok(names.has(name), `missing ${name}`);
+    assert.equal(parseStat(one!).links, 5000, "one inode for the 5,000 hardlinks");
+  } finally {
+    await cleanup();
+  }
+});
