@@ -24,7 +24,7 @@ export interface ImportOptions {
 }
 
 const MAX_KERNEL = 512 << 20;
-const MAX_ROOTFS = 4 << 30;
+const MAX_ROOTFS = 4 * 1024 ** 3;
 const MAX_FIRECRACKER = 256 << 20;
 
 async function head(path: string, what: string, max: number, n: number): Promise<Buffer> {

@@ -3,7 +3,7 @@
 // (a temp dir renamed into place) and idempotent (same content, same version). Owns this
 // directory only; building and importing artifacts is build.ts's and import.ts's job.
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fs, constants as fsConstants } from "node:fs";
+import { createReadStream, createWriteStream, promises as fs, constants as fsConstants } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
@@ -69,12 +69,12 @@ async function copyHashed(src: string, dst: string, mode: number): Promise<FileD
       cb(null, chunk);
     },
   });
-  const out = await fs.open(dst, "wx", mode);
+  await pipeline(createReadStream(src), tap, createWriteStream(dst, { flags: "wx", mode }));
+  const fh = await fs.open(dst, "r");
   try {
-    await pipeline(createReadStream(src), tap, out.createWriteStream({ autoClose: false }));
-    await out.sync();
+    await fh.sync();
   } finally {
-    await out.close();
+    await fh.close();
   }
   await fs.chmod(dst, mode);
   return { sha256: h.digest("hex"), size };
