@@ -9,6 +9,7 @@ import { pullImage, type PullEvent } from "./pull.js";
 import { BlobStore } from "./store/index.js";
 import { parsePlatform } from "../oci/platform.js";
 import { isWalkError } from "../lib/errors.js";
+import type { Descriptor } from "../oci/types.js";
 
 let root: string;
 let store: BlobStore;
@@ -163,4 +164,19 @@ void test("an interrupted pull leaves the layer out of blobs/, and the next pull
 void test("bad options are refused", async () => {
   const a = await bigImage();
   await assert.rejects(pullImage({ source: sourceOf(a), store, concurrency: 0 }), (err: unknown) => isWalkError(err, "invalid_argument") && /concurrency/.test(err.message));
+});
+
+void test("errors that are not about the network are not retried", async () => {
+  const a = await bigImage();
+  const src = sourceOf(a);
+  let opens = 0;
+  const denied = Object.assign(Object.create(src) as MemorySource, {
+    openBlob: async (desc: Descriptor, offset: number) => {
+      if (desc.digest === a.config.digest) return src.openBlob(desc, offset);
+      opens++;
+      throw Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" });
+    },
+  });
+  await assert.rejects(pullImage({ source: denied, store, platform: amd64, concurrency: 1, retryDelayMs: 1 }), /EACCES/);
+  assert.equal(opens, 1, "one layer tried once, and the pull stopped");
 });

@@ -61,10 +61,13 @@ export interface PullResult {
   downloadedBytes: number;
 }
 
+const NETWORK_ERRNOS: ReadonlySet<string> = new Set(["ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE"]);
+
 /** Failures worth another attempt: the network and the peer's availability, never bad content. */
 function isTransient(err: unknown): boolean {
   if (isWalkError(err)) return err.code === "unavailable" || err.code === "timeout";
-  return err instanceof Error;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && NETWORK_ERRNOS.has(code);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

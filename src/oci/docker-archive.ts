@@ -240,35 +240,6 @@ async function gunzippedSize(stream: Readable, what: string): Promise<number> {
   return n;
 }
 
-/** A Docker 25+ archive served through its OCI layout; closing closes the tarball. */
-class ArchiveLayoutSource implements ImageSource {
-  readonly name: string;
-  private readonly inner: LayoutSource;
-  private readonly files: TarFiles;
-
-  constructor(inner: LayoutSource, files: TarFiles) {
-    this.inner = inner;
-    this.files = files;
-    this.name = inner.name;
-  }
-
-  getRootManifest(): Promise<FetchedManifest> {
-    return this.inner.getRootManifest();
-  }
-
-  getManifest(desc: Descriptor): Promise<FetchedManifest> {
-    return this.inner.getManifest(desc);
-  }
-
-  openBlob(desc: Descriptor, offset: number): Promise<{ stream: Readable; offset: number }> {
-    return this.inner.openBlob(desc, offset);
-  }
-
-  close(): Promise<void> {
-    return this.files.close();
-  }
-}
-
 /**
  * Opens `docker-archive:PATH[:REF]`. REF is NAME[:TAG] (matched like docker, so "app" means
  * docker.io/library/app:latest) or @INDEX into manifest.json. Compressed tarballs are refused:
@@ -294,7 +265,7 @@ export async function openDockerArchive(path: string, ref?: string): Promise<Ima
     }
     const files = new TarFiles(fh, await TarIndex.read(fh, name), name);
     if (files.member("index.json") && files.member("oci-layout")) {
-      const inner = await LayoutSource.open(files, name, (index) => {
+      return await LayoutSource.open(files, name, (index) => {
         const byIndex = ref === undefined ? null : /^@(\d+)$/.exec(ref);
         if (byIndex) {
           const d = index.manifests[Number(byIndex[1])];
@@ -307,7 +278,6 @@ export async function openDockerArchive(path: string, ref?: string): Promise<Ima
           return n !== undefined && canonical(n) === want;
         }, IMAGE_NAME_ANNOTATION);
       });
-      return new ArchiveLayoutSource(inner, files);
     }
     return await LegacyArchiveSource.open(files, name, ref);
   } catch (err) {

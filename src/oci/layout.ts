@@ -25,6 +25,8 @@ export interface LayoutFiles {
   readFile(path: string, limit: number): Promise<Buffer | undefined>;
   /** Bytes [start, end) of a regular file. */
   openRange(path: string, start: number, end: number): Promise<Readable>;
+  /** Releases what the files are read from (a tarball's handle); closing the source calls it. */
+  close?(): Promise<void>;
 }
 
 function blobPath(digest: string): string {
@@ -111,7 +113,9 @@ export class LayoutSource implements ImageSource {
     return { stream: await this.files.openRange(path, start, desc.size), offset: start };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.files.close?.();
+  }
 }
 
 /** Checks the oci-layout version file and returns the parsed index.json. */

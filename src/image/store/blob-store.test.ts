@@ -228,3 +228,23 @@ void test("removeStaleIngests removes old partials and strays but keeps recent p
   await store.removeStaleIngests();
   assert.deepEqual(await ingestNames(), []);
 });
+
+void test("a source stream that fails mid-blob is unavailable, names the blob and keeps the partial file", async () => {
+  const failing: BlobOpener = async () => {
+    let sent = false;
+    return {
+      stream: new Readable({
+        read() {
+          if (!sent) {
+            sent = true;
+            this.push(DATA.subarray(0, 70_000));
+          } else this.destroy(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }));
+        },
+      }),
+      offset: 0,
+    };
+  };
+  await rejectsWith(store.ingest(DESC, failing), "unavailable", new RegExp(`download of blob ${DESC.digest} failed after 70000 of 300000 bytes: read ECONNRESET`));
+  assert.deepEqual(await ingestNames(), [`${hexOf(DESC.digest)}.partial`]);
+  assert.deepEqual(await blobNames(), []);
+});

@@ -168,8 +168,14 @@ export class BlobStore {
       const onAbort = (): void => {
         if (done) return;
         leave();
-        if (job.waiters === 0) job.controller.abort();
-        reject(canceled(digest));
+        if (job.waiters > 0) {
+          reject(canceled(digest));
+          return;
+        }
+        // The last waiter stops the download and waits for it to let go of its files.
+        job.controller.abort();
+        const settled = (): void => reject(canceled(digest));
+        job.promise.then(settled, settled);
       };
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       job.promise.then(
@@ -252,10 +258,14 @@ export class BlobStore {
         if (pos + chunk.length > desc.size) {
           throw new WalkError("size_exceeded", `blob ${desc.digest} is larger than the ${desc.size} bytes declared; it was discarded`, { details: { digest: desc.digest, size: desc.size } });
         }
-        let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos + off);
-          off += bytesWritten;
+        try {
+          let off = 0;
+          while (off < chunk.length) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos + off);
+            off += bytesWritten;
+          }
+        } catch (err) {
+          throw new WalkError("internal", `could not write blob ${desc.digest} to the content store at ${this.ingestDir}: ${(err as Error).message}`, { cause: err });
         }
         hash.update(chunk);
         pos += chunk.length;
@@ -263,6 +273,12 @@ export class BlobStore {
       }
       if (signal.aborted) throw canceled(desc.digest);
       return pos;
+    } catch (err) {
+      if (signal.aborted) throw canceled(desc.digest);
+      if (err instanceof WalkError) throw err;
+      // The stream failed: a broken connection or an unreadable source file. The partial file is
+      // kept, so another attempt resumes.
+      throw new WalkError("unavailable", `download of blob ${desc.digest} failed after ${pos} of ${desc.size} bytes: ${(err as Error).message}`, { cause: err, details: { digest: desc.digest, received: pos, code: (err as NodeJS.ErrnoException).code } });
     } finally {
       signal.removeEventListener("abort", onAbort);
       stream.destroy();
