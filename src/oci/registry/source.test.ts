@@ -46,6 +46,16 @@ test("root manifest by tag: Accept lists all four manifest types; digest is the 
   for (const type of ["oci.image.index", "oci.image.manifest", "manifest.list.v2", "distribution.manifest.v2"]) assert.ok(MANIFEST_ACCEPT.includes(type));
 });
 
+test("a plain-HTTP loopback registry is reached after a TLS attempt, unless the loopback default is off", async (t) => {
+  const { server, src } = await withSource(t, registryHandler(content));
+  await src.getRootManifest();
+  const strict = source(server, "team/app:v1", { allowLoopbackPlainHttp: false, retry: { attempts: 1 } });
+  t.after(() => strict.close());
+  const before = server.requests.length;
+  await assert.rejects(strict.getRootManifest(), code("unavailable", /does not speak TLS/));
+  assert.equal(server.requests.length, before, "no plain-HTTP request was made");
+});
+
 test("a tag that does not exist is not_found naming the reference", async (t) => {
   const { server, src } = await withSource(t, registryHandler(content), "team/app:nope");
   await assert.rejects(src.getRootManifest(), code("not_found", new RegExp(`manifest ${server.host}/team/app:nope was not found`)));

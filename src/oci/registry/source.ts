@@ -60,7 +60,8 @@ export class RegistrySource implements ImageSource {
     }
     if (offset === desc.size) return { stream: Readable.from([]), offset };
     const first = await this.requestBlob(desc, offset, signal);
-    const stream = Readable.from(this.blobChunks(desc, first, signal), { objectMode: false });
+    // Reading up to 1 MiB ahead keeps the socket busy while the caller hashes and writes.
+    const stream = Readable.from(this.blobChunks(desc, first, signal), { objectMode: false, highWaterMark: 1 << 20 });
     return { stream, offset: first.start };
   }
 

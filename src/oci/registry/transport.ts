@@ -218,6 +218,9 @@ function connectionError(url: URL, err: unknown, certsDir: string | undefined): 
   const e = err as NodeJS.ErrnoException;
   const message = `cannot reach ${url.host}: ${e.message}`;
   if (e.code !== undefined && TRANSIENT_ERRNOS.has(e.code)) return transientError("unavailable", message, err);
+  if (isPlainHttpServerError(err)) {
+    return new WalkError("unavailable", `${url.host} does not speak TLS (it answered in plain HTTP); plain HTTP is only used for insecure registries (registry.insecure in the walkd config)`, { cause: err });
+  }
   if (/certificate|self.signed|unable to verify/i.test(e.message)) {
     return new WalkError("unavailable", `${message} (put the registry's CA in ${certsDir ?? "a certs directory"}/${url.host}/ca.crt)`, { cause: err });
   }
