@@ -43,8 +43,8 @@ export interface TokenService {
   readonly issued: readonly IssuedToken[];
   /** Requests refused with 401 (bad credentials). */
   readonly refused: number;
-  /** Changes the lifetime of tokens issued from now on. */
-  setTtl(seconds: number): void;
+  /** Changes the policy for tokens issued from now on. */
+  configure(policy: { ttlSeconds?: number; anonymousPull?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -73,6 +73,7 @@ function basicUser(req: IncomingMessage): { user: string; password: string } | u
 
 export async function startTokenService(opts: TokenServiceOptions): Promise<TokenService> {
   let ttl = opts.ttlSeconds ?? 300;
+  let anonymousPull = opts.anonymousPull ?? true;
   const issued: IssuedToken[] = [];
   let refused = 0;
 
@@ -112,7 +113,7 @@ export async function startTokenService(opts: TokenServiceOptions): Promise<Toke
     for (const s of scopes) {
       const a = parseScope(s);
       if (!a) continue;
-      const actions = creds ? a.actions : (opts.anonymousPull ?? true) ? a.actions.filter((x) => x === "pull") : [];
+      const actions = creds ? a.actions : anonymousPull ? a.actions.filter((x) => x === "pull") : [];
       if (actions.length > 0) access.push({ ...a, actions });
     }
     const token = jwt(creds?.user ?? "", access);
@@ -139,8 +140,9 @@ export async function startTokenService(opts: TokenServiceOptions): Promise<Toke
     get refused() {
       return refused;
     },
-    setTtl(seconds: number) {
-      ttl = seconds;
+    configure(policy) {
+      ttl = policy.ttlSeconds ?? ttl;
+      anonymousPull = policy.anonymousPull ?? anonymousPull;
     },
     close: () =>
       new Promise<void>((resolve) => {
