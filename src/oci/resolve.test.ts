@@ -101,3 +101,10 @@ void test("a config whose diff_ids do not match the layers is invalid", async ()
   const src = new MemorySource({ root: { digest: manifest.digest, mediaType: manifest.mediaType }, blobs: [manifest, config] });
   await rejectsWith(resolveImage(src, amd64), "invalid_argument", /lists 1 rootfs.diff_ids but the manifest has 2 layers/);
 });
+
+void test("a root manifest over the size bound is refused even when the source hands it over", async () => {
+  const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+  const src = new MemorySource({ root: { digest: sha256(big), mediaType: MediaTypes.ociManifest }, blobs: [{ digest: sha256(big), data: big }] });
+  await rejectsWith(resolveImage(src, amd64), "size_exceeded", /manifest of memory:test is 4194305 bytes, larger than the limit of 4194304/);
+  assert.equal(src.opens.length, 0);
+});
