@@ -69,7 +69,7 @@ export class RegistryAuth {
   }
 
   /** The Authorization for a request needing `scope` (e.g. "repository:library/nginx:pull"). */
-  async authorize(scope: string | undefined, signal?: AbortSignal): Promise<Authorization> {
+  async authorize(scope: string | undefined): Promise<Authorization> {
     const challenge = this.challenge;
     if (challenge === undefined) return { header: undefined, withCredentials: false };
     if (challenge.scheme === "basic") {
@@ -77,7 +77,7 @@ export class RegistryAuth {
       if (creds?.password === undefined) return { header: undefined, withCredentials: false };
       return { header: basicHeader(creds.username, creds.password), withCredentials: true };
     }
-    return this.token(challenge, scope, signal);
+    return this.token(challenge, scope);
   }
 
   /**
@@ -108,7 +108,7 @@ export class RegistryAuth {
     return this.creds;
   }
 
-  private async token(challenge: Challenge, scope: string | undefined, signal?: AbortSignal): Promise<Token> {
+  private async token(challenge: Challenge, scope: string | undefined): Promise<Token> {
     const key = scope ?? "";
     const now = this.opts.now ?? Date.now;
     const cached = this.tokens.get(key);
@@ -119,7 +119,7 @@ export class RegistryAuth {
     }
     let pending = this.tokens.get(key);
     if (pending === undefined) {
-      pending = this.fetchToken(challenge, scope, signal);
+      pending = this.fetchToken(challenge, scope);
       this.tokens.set(key, pending);
       pending.catch(() => {
         if (this.tokens.get(key) === pending) this.tokens.delete(key);
@@ -129,12 +129,16 @@ export class RegistryAuth {
   }
 
   private realmMayGetCredentials(realm: URL): boolean {
-    if (realm.host === this.opts.apiHost) return true;
+    if (realm.host === this.opts.apiHost.toLowerCase()) return true;
     const trusted = [...(DEFAULT_TRUSTED_TOKEN_REALMS[this.opts.apiHost] ?? []), ...(this.opts.trustedTokenRealms?.[this.opts.apiHost] ?? [])];
     return trusted.some((h) => h.toLowerCase() === realm.host.toLowerCase());
   }
 
-  private async fetchToken(challenge: Challenge, scope: string | undefined, signal?: AbortSignal): Promise<Token> {
+  /**
+   * Fetches a token. Concurrent requests share one fetch, so it takes no caller's AbortSignal;
+   * the transport's timeouts bound it.
+   */
+  private async fetchToken(challenge: Challenge, scope: string | undefined): Promise<Token> {
     const { registry } = this.opts;
     let realm: URL;
     try {
@@ -156,13 +160,13 @@ export class RegistryAuth {
       const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "walk.io" });
       if (service !== undefined) form.set("service", service);
       if (scope !== undefined) form.set("scope", scope);
-      res = await this.opts.transport.send(realm, { method: "POST", body: form.toString(), headers: { "content-type": "application/x-www-form-urlencoded" }, signal });
+      res = await this.opts.transport.send(realm, { method: "POST", body: form.toString(), headers: { "content-type": "application/x-www-form-urlencoded" } });
     } else {
       const url = new URL(realm);
       if (service !== undefined) url.searchParams.set("service", service);
       if (scope !== undefined) url.searchParams.set("scope", scope);
       const header = creds?.password !== undefined ? basicHeader(creds.username, creds.password) : undefined;
-      res = await this.opts.transport.send(url, { authorization: header, signal });
+      res = await this.opts.transport.send(url, { authorization: header });
     }
     const withCredentials = creds !== undefined;
     if (res.status !== 200) {

@@ -89,14 +89,14 @@ export class RegistryClient {
   private async send(path: string, opts: RequestOptions): Promise<HttpResponse> {
     const base = await this.endpoint(opts.signal);
     const url = new URL(path, base);
-    let sent: Authorization = await this.auth.authorize(opts.scope, opts.signal);
+    let sent: Authorization = await this.auth.authorize(opts.scope);
     for (let retried = false; ; retried = true) {
       const res = await this.transport.send(url, { headers: opts.headers, authorization: sent.header, signal: opts.signal });
       if (res.status >= 200 && res.status < 300) return res;
       if (res.status === 401 && !retried) {
         res.body.resume();
         if (await this.auth.refused(res.headers["www-authenticate"], opts.scope, sent)) {
-          sent = await this.auth.authorize(opts.scope, opts.signal);
+          sent = await this.auth.authorize(opts.scope);
           continue;
         }
       }
