@@ -8,6 +8,7 @@ import type { DataSink, Node } from "../tree.js";
 import { Flattener } from "./apply.js";
 import { compressionOf, decompress } from "./decompress.js";
 import { withDefaults, type FlattenLimits } from "./limits.js";
+import { readAhead } from "./read-ahead.js";
 import { readTar } from "./tar.js";
 
 export { DEFAULT_FLATTEN_LIMITS, type FlattenLimits } from "./limits.js";
@@ -45,6 +46,7 @@ export interface FlattenOptions {
 }
 
 const PROGRESS_EVERY = 8 << 20;
+const READ_AHEAD_BYTES = 8 << 20;
 
 /** Every error of a layer names it, so a user can tell which blob is at fault. */
 function inLayer(err: unknown, layer: LayerInput, index: number): WalkError {
@@ -81,7 +83,7 @@ export async function flattenLayers(layers: readonly LayerInput[], sink: DataSin
           yield chunk;
         }
       };
-      const tar = counted(decompress(await layer.open(), compression));
+      const tar = counted(readAhead(decompress(await layer.open(), compression), READ_AHEAD_BYTES));
       flattener.beginLayer();
       for await (const { header, body } of readTar(tar, limits)) {
         opts.signal?.throwIfAborted();
