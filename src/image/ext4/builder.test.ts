@@ -70,6 +70,22 @@ test("an empty tree makes a tiny, valid disk", async () => {
   }
 });
 
+test("spare blocks and inodes span several groups and are counted free", async () => {
+  const { dir: d, cleanup } = await tempDir();
+  try {
+    const image = join(d, "disk.ext4");
+    const b = await Ext4Builder.create(image, { maxBytes: MAX, spareBlocks: 100_000, spareInodes: 40_000 });
+    const r = await b.finish(dir({ f: await file(b, Buffer.alloc(5 * 4096, 3)) }));
+    assert.ok(r.blocks > 3 * 32_768 && r.freeBlocks >= 100_000 && r.freeInodes >= 40_000);
+    await assertClean(image);
+    const [stats] = await debugfs(image, ["stats"]);
+    assert.match(stats!, new RegExp(`Free blocks:\\s+${r.freeBlocks}\\n[^]*Free inodes:\\s+${r.freeInodes}\\n`));
+    assert.match(stats!, /Group\s+3: block bitmap at/);
+  } finally {
+    await cleanup();
+  }
+});
+
 test("an image's own lost+found directory is kept", async () => {
   const { dir: d, cleanup } = await tempDir();
   try {

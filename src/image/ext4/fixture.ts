@@ -68,6 +68,8 @@ export async function buildFixture(b: Ext4Builder): Promise<Fixture> {
       many: await file(b, "c", { xattrs: new Map([["user.a", Buffer.from("1")], ["user.empty", Buffer.alloc(0)], ["trusted.t", Buffer.from("trusted value")], ["user.long-name-".padEnd(200, "x"), Buffer.from("v")]]) }, contents),
       acl: await file(b, "d", { xattrs: new Map([["system.posix_acl_access", ACL]]) }, contents),
       link: symlink("target", { xattrs: new Map([["trusted.on-link", Buffer.from("yes")]]) }),
+      "link-block": symlink("target", { xattrs: new Map([["trusted.big", bigValue]]) }),
+      "dev-xattr": meta({ kind: "char", rdev: { major: 5, minor: 1 }, xattrs: new Map([["security.selinux", Buffer.from("system_u:object_r:tty_device_t:s0\0")]]) }),
     }, { xattrs: new Map([["user.on-dir", Buffer.from("dir value")]]) }),
     names: dir([
       ["n".repeat(255), await file(b, "long name", {}, contents)],

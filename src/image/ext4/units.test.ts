@@ -1,0 +1,42 @@
+// Unit checks of the pieces with arithmetic worth pinning down: the block allocator's reuse and
+// double-release detection, and timestamps outside 1970..2038.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { isWalkError } from "../../lib/errors.js";
+import { BlockAllocator } from "./allocator.js";
+import { encodeTime } from "./inode.js";
+
+test("the allocator reuses released runs lowest first, merges them, and shrinks at the top", () => {
+  const a = new BlockAllocator(10, 1000, () => "full");
+  assert.deepEqual(a.alloc(5), { start: 10, length: 5 });
+  assert.deepEqual(a.alloc(5), { start: 15, length: 5 });
+  assert.deepEqual(a.alloc(5), { start: 20, length: 5 });
+  a.release({ start: 15, length: 5 });
+  a.release({ start: 10, length: 2 });
+  assert.deepEqual(a.alloc(4), { start: 10, length: 2 }, "the lowest free run, even if shorter");
+  assert.deepEqual(a.alloc(4), { start: 15, length: 4 });
+  a.release({ start: 20, length: 5 });
+  assert.equal(a.end, 19, "free space at the top, merged with the free block below it, leaves the disk");
+  a.release({ start: 16, length: 3 });
+  assert.equal(a.end, 16);
+  a.release({ start: 12, length: 1 });
+  assert.throws(() => a.release({ start: 12, length: 1 }), (e: unknown) => isWalkError(e, "internal") && /released twice/.test(e.message));
+  assert.throws(() => a.release({ start: 11, length: 2 }), (e: unknown) => isWalkError(e, "internal") && /released twice/.test(e.message));
+  a.release({ start: 13, length: 2 });
+  assert.equal(a.end, 16, "a run below the top stays in the area");
+  a.release({ start: 15, length: 1 });
+  assert.equal(a.end, 12, "runs merge on both sides, and the merged run reaches the top");
+  assert.throws(() => a.release({ start: 5, length: 1 }), (e: unknown) => isWalkError(e, "internal") && /never allocated/.test(e.message));
+  assert.throws(() => a.release({ start: 12, length: 1 }), (e: unknown) => isWalkError(e, "internal") && /never allocated/.test(e.message));
+  assert.throws(() => a.alloc(2000), (e: unknown) => isWalkError(e, "size_exceeded") && e.message === "full");
+});
+
+test("timestamps keep nanoseconds and use the epoch bits past 2038", () => {
+  assert.deepEqual(encodeTime({ sec: 1_600_000_000, nsec: 123_456_789 }), { lo: 1_600_000_000, extra: 123_456_789 * 4 });
+  assert.deepEqual(encodeTime({ sec: -1, nsec: 0 }), { lo: 0xffffffff, extra: 0 });
+  assert.deepEqual(encodeTime({ sec: 2 ** 31, nsec: 1 }), { lo: 2 ** 31, extra: 4 + 1 });
+  assert.deepEqual(encodeTime({ sec: 5_000_000_000, nsec: 0 }), { lo: 5_000_000_000 - 2 ** 32, extra: 1 });
+  // Outside what ext4 can hold (1901..2446): clamped, never wrapped.
+  assert.deepEqual(encodeTime({ sec: -(2 ** 40), nsec: 0 }), { lo: 2 ** 31, extra: 0 });
+  assert.deepEqual(encodeTime({ sec: 2 ** 40, nsec: 2e9 }), { lo: 2 ** 31 - 1, extra: (999_999_999 * 4 + 3) >>> 0 });
+});
