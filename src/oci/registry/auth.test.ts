@@ -124,6 +124,7 @@ test("wrong credentials are unauthorized, name the registry, and never show the 
     await assert.rejects(src.getRootManifest(), (err: unknown) => {
       assert.ok(isWalkError(err, "unauthorized"), String(err));
       assert.match(err.message, /rejected the credentials/);
+      if (i === 1) assert.match(err.message, /registry said: UNAUTHORIZED: authentication required/);
       assert.ok(err.message.includes(host), err.message);
       assert.ok(!err.message.includes("not-the-pw"));
       return true;

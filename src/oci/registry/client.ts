@@ -87,18 +87,16 @@ export class RegistryClient {
   }
 
   private async send(path: string, opts: RequestOptions): Promise<HttpResponse> {
-    const base = await this.endpoint(opts.signal);
+    const base = await this.endpoint();
     const url = new URL(path, base);
     let sent: Authorization = await this.auth.authorize(opts.scope);
     for (let retried = false; ; retried = true) {
       const res = await this.transport.send(url, { headers: opts.headers, authorization: sent.header, signal: opts.signal });
       if (res.status >= 200 && res.status < 300) return res;
-      if (res.status === 401 && !retried) {
+      if (res.status === 401 && !retried && (await this.auth.refused(res.headers["www-authenticate"], opts.scope, sent))) {
         res.body.resume();
-        if (await this.auth.refused(res.headers["www-authenticate"], opts.scope, sent)) {
-          sent = await this.auth.authorize(opts.scope);
-          continue;
-        }
+        sent = await this.auth.authorize(opts.scope);
+        continue;
       }
       const authHint =
         sent.withheldFrom === undefined
@@ -108,10 +106,13 @@ export class RegistryClient {
     }
   }
 
-  /** The registry root URL, found once: https, or http when allowed and the server is not TLS. */
-  private endpoint(signal?: AbortSignal): Promise<URL> {
+  /**
+   * The registry root URL, found once: https, or http when allowed and the server is not TLS.
+   * Concurrent requests share the ping, so no caller's AbortSignal cancels it; timeouts bound it.
+   */
+  private endpoint(): Promise<URL> {
     if (this.base === undefined) {
-      const base = withRetry(`ping ${this.apiHost}`, () => this.ping(signal), this.options.retry ?? {}, signal, this.options.logger);
+      const base = withRetry(`ping ${this.apiHost}`, () => this.ping(), this.options.retry ?? {}, undefined, this.options.logger);
       // A failed ping is not remembered: the next request tries again.
       base.catch(() => {
         if (this.base === base) this.base = undefined;
@@ -121,16 +122,16 @@ export class RegistryClient {
     return this.base;
   }
 
-  private async ping(signal?: AbortSignal): Promise<URL> {
+  private async ping(): Promise<URL> {
     let base = new URL(`https://${this.apiHost}/`);
     let res: HttpResponse;
     try {
-      res = await this.transport.send(new URL("/v2/", base), { signal });
+      res = await this.transport.send(new URL("/v2/", base));
     } catch (err) {
       if (!isPlainHttpServerError(err) || !plainHttpAllowed(this.apiHost, this.options)) throw err;
       this.options.logger?.info({ registry: this.apiHost }, "registry does not speak TLS; using plain HTTP as the policy allows");
       base = new URL(`http://${this.apiHost}/`);
-      res = await this.transport.send(new URL("/v2/", base), { signal });
+      res = await this.transport.send(new URL("/v2/", base));
     }
     if (res.status === 401) {
       res.body.resume();
