@@ -9,7 +9,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWalkError } from "../../src/lib/index.js";
-import { FirecrackerApiClient, FirecrackerDriver, DEFAULT_CONFIG_HINT, requests, isSameProcessAlive, type FirecrackerConfig, type MachineSpec, type VmHandle } from "../../src/vm/index.js";
+import { FirecrackerApiClient, FirecrackerDriver, DEFAULT_CONFIG_HINT, firecrackerHostProblems, requests, isSameProcessAlive, type FirecrackerConfig, type MachineSpec, type VmHandle } from "../../src/vm/index.js";
 import { createStandin, type Standin, type StandinMode } from "../harness/firecracker/control.js";
 
 interface Fixture {
@@ -208,6 +208,10 @@ test("a missing or non-executable binary is unavailable, saying where walk looke
   await assert.rejects(new FirecrackerDriver({ ...f.config, firecrackerPath: plain }).create(f.spec).start(), codeIs("unavailable", /is not executable/));
   const noJailer = new FirecrackerDriver({ ...f.config, jailer: { jailerPath: join(f.dir, "jailer-missing"), uid: 1, gid: 1, chrootBaseDir: f.dir, cgroupVersion: 2, cgroups: [], resourceLimits: [] } });
   await assert.rejects(noJailer.create(f.spec).start(), codeIs("unavailable", /jailer binary not found/));
+  // What `walk doctor` reports: the same message, with the fix.
+  const problems = await firecrackerHostProblems({ ...f.config, firecrackerPath: missing });
+  assert.ok(problems.some((p) => p.problem.includes(`walk looked at ${missing}`) && /releases/.test(p.fix)), JSON.stringify(problems));
+  assert.ok(!(await firecrackerHostProblems(f.config)).some((p) => /binary/.test(p.problem)), "the stand-in counts as installed");
 });
 
 test("a socket that never appears times out, and nothing is left behind", async (t) => {
