@@ -248,3 +248,23 @@ void test("a source stream that fails mid-blob is unavailable, names the blob an
   assert.deepEqual(await ingestNames(), [`${hexOf(DESC.digest)}.partial`]);
   assert.deepEqual(await blobNames(), []);
 });
+
+void test("a complete partial file is verified and published without asking the source; a wrong one is refetched", async () => {
+  const partial = join(root, "ingest", `${hexOf(DESC.digest)}.partial`);
+  await writeFile(partial, DATA);
+  const opens: number[] = [];
+  const r = await store.ingest(DESC, opener(DATA, opens));
+  assert.deepEqual(opens, []);
+  assert.equal(r.resumedFrom, DATA.length);
+  await store.delete(DESC.digest);
+  const wrong = Buffer.from(DATA);
+  wrong.writeUInt8(wrong.readUInt8(0) ^ 1, 0);
+  await writeFile(partial, wrong);
+  await store.ingest(DESC, opener(DATA, opens));
+  assert.deepEqual(opens, [0]);
+  await store.verify(DESC.digest);
+  const empty = Buffer.alloc(0);
+  const e = await store.ingest({ digest: digestOf(empty), size: 0 }, () => Promise.reject(new Error("an empty blob needs no source")));
+  assert.equal(e.size, 0);
+  assert.deepEqual(await readFile(store.path(e.digest)), empty);
+});

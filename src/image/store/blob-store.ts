@@ -207,10 +207,12 @@ export class BlobStore {
           await fh.truncate(0);
           have = 0;
         }
-        const src = await open(have, signal);
-        const start = src.offset;
+        // A partial file that is already complete (a crash between the last write and the
+        // rename) needs no source at all, and neither does an empty blob.
+        const src = have === desc.size ? undefined : await open(have, signal);
+        const start = src ? src.offset : have;
         if (!Number.isSafeInteger(start) || start < 0 || start > have) {
-          src.stream.destroy();
+          src?.stream.destroy();
           throw new WalkError("internal", `source opened blob ${desc.digest} at offset ${start}, past the ${have} bytes asked for`);
         }
         if (start < have) await fh.truncate(start);
@@ -218,9 +220,9 @@ export class BlobStore {
         const hash = createHash("sha256");
         await hashPrefix(fh, start, hash);
         progress(start, desc.size);
-        let end: number;
+        let end = start;
         try {
-          end = await this.copy(src.stream, fh, start, desc, hash, signal, progress);
+          if (src) end = await this.copy(src.stream, fh, start, desc, hash, signal, progress);
         } catch (err) {
           if (isWalkError(err, "size_exceeded")) keepPartial = false;
           throw err;
