@@ -9,13 +9,13 @@ import type { DataSink, FileData, Node, Timestamp } from "../tree.js";
 import { BlockAllocator } from "./allocator.js";
 import { DataArea } from "./data-area.js";
 import { encodeExtentTree, I_BLOCK_SIZE, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
-import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, INODE_SIZE, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
+import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, INDEX_FL, INODE_SIZE, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
 import { encodeInode, I_BLOCK_OFFSET, type InodeFields } from "./inode.js";
 import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
 import { planInodes, type PlannedInode } from "./plan.js";
 import { reservedExtents, withReservedFiles, type ReservedFileSpec } from "./reserved.js";
-import { encodeGroupDescs, encodeSuperblock, type GroupDesc } from "./superblock.js";
+import { encodeGroupDescs, encodeSuperblock, hashSeed, type GroupDesc } from "./superblock.js";
 import { BlockWriter } from "./writer.js";
 import { setXattrBlockRefcount } from "./xattr.js";
 
@@ -158,7 +158,7 @@ export class Ext4Builder implements DataSink {
     const { root, reserved } = withReservedFiles(treeRoot, options.reserved ?? [], ts);
     const dataStart = this.alloc.firstBlock;
     const dataEnd = this.alloc.end;
-    const inodes = planInodes({ root, dataStart, dataEnd, reserved });
+    const inodes = planInodes({ root, dataStart, dataEnd, reserved, hashSeed: hashSeed(this.uuid) });
 
     // Blocks each inode needs in the metadata region, before knowing where that region starts.
     const xattrBlocks = new Map<string, { block: Buffer; refs: number; at: number }>();
@@ -395,7 +395,7 @@ function inodeFields(p: PlannedInode, at: Placed): InodeFields {
     size,
     links: p.links,
     blocks: at.blocks,
-    flags: usesExtents(n) ? EXTENTS_FL : 0,
+    flags: (usesExtents(n) ? EXTENTS_FL : 0) | (p.dirIndexed === true ? INDEX_FL : 0),
     fileAcl: at.xattrBlock,
     mtime: n.mtime,
     inlineXattrs: p.xattrs.inline,

@@ -1,6 +1,10 @@
-// Encodes linear directories: "." and "..", then the entries in the order given, packed into
-// 4 KiB blocks with the filetype byte. Linear (no htree), so building is O(entries).
-import { BLOCK_SIZE } from "./format.js";
+// Encodes directories. One block: a linear directory. More: an htree (dir_index) so the guest
+// kernel finds a name in a large directory without scanning it: block 0 is the index root, then
+// (past 508 leaves) one level of index nodes, then leaf blocks holding the entries in hash order.
+// Building is O(n log n) in the entries (one sort by hash).
+import { WalkError } from "../../lib/errors.js";
+import { dirHash } from "./dirhash.js";
+import { BLOCK_SIZE, FT_DIR } from "./format.js";
 
 export interface DirEntry {
   /** Binary string, one character per byte. */
@@ -9,45 +13,120 @@ export interface DirEntry {
   fileType: number;
 }
 
+export interface EncodedDirectory {
+  /** All blocks of the directory, concatenated. */
+  bytes: Buffer;
+  /** True when block 0 is an htree root (the inode needs EXT4_INDEX_FL). */
+  indexed: boolean;
+}
+
 const HEADER = 8;
+const HASH_VERSION_HALF_MD4 = 1;
+const ROOT_LIMIT = (BLOCK_SIZE - 32) / 8; // 508 index entries after the root's fake "." and ".."
+const NODE_LIMIT = (BLOCK_SIZE - 8) / 8; // 511 after a node's empty fake entry
 
 function recLen(nameLen: number): number {
   return (HEADER + nameLen + 3) & ~3;
 }
 
-/** All blocks of one directory, concatenated. Names must already be valid (1..255 bytes). */
-export function encodeDirectory(selfIno: number, parentIno: number, entries: readonly DirEntry[]): Buffer {
-  const all: DirEntry[] = [{ name: ".", ino: selfIno, fileType: 2 }, { name: "..", ino: parentIno, fileType: 2 }, ...entries];
+/** Packs entries into blocks in the order given; returns the blocks and each block's first entry. */
+function packBlocks(all: readonly DirEntry[]): { buf: Buffer; firsts: number[] } {
+  const firsts = [0];
   let bytes = 0;
-  let blocks = 1;
-  for (const e of all) {
+  all.forEach((e, i) => {
     const len = recLen(e.name.length);
     if (bytes + len > BLOCK_SIZE) {
-      blocks++;
+      firsts.push(i);
       bytes = 0;
     }
     bytes += len;
-  }
-  const buf = Buffer.alloc(blocks * BLOCK_SIZE);
-  let blockStart = 0;
+  });
+  const buf = Buffer.alloc(firsts.length * BLOCK_SIZE);
+  let block = -1;
   let off = 0;
   let lastOff = -1;
-  for (const e of all) {
-    const len = recLen(e.name.length);
-    if (off - blockStart + len > BLOCK_SIZE) {
+  all.forEach((e, i) => {
+    if (firsts[block + 1] === i) {
       // The last entry of a block stretches to its end.
-      buf.writeUInt16LE(blockStart + BLOCK_SIZE - lastOff, lastOff + 4);
-      blockStart += BLOCK_SIZE;
-      off = blockStart;
+      if (lastOff >= 0) buf.writeUInt16LE(block * BLOCK_SIZE + BLOCK_SIZE - lastOff, lastOff + 4);
+      block++;
+      off = block * BLOCK_SIZE;
     }
     buf.writeUInt32LE(e.ino, off);
-    buf.writeUInt16LE(len, off + 4);
+    buf.writeUInt16LE(recLen(e.name.length), off + 4);
     buf.writeUInt8(e.name.length, off + 6);
     buf.writeUInt8(e.fileType, off + 7);
     buf.write(e.name, off + HEADER, "latin1");
     lastOff = off;
-    off += len;
+    off += recLen(e.name.length);
+  });
+  buf.writeUInt16LE(block * BLOCK_SIZE + BLOCK_SIZE - lastOff, lastOff + 4);
+  return { buf, firsts };
+}
+
+interface IndexEntry {
+  hash: number;
+  block: number;
+}
+
+function writeIndex(buf: Buffer, off: number, limit: number, entries: readonly IndexEntry[]): void {
+  buf.writeUInt16LE(limit, off);
+  buf.writeUInt16LE(entries.length, off + 2);
+  buf.writeUInt32LE(entries[0]!.block, off + 4); // the first entry's hash is implicitly 0
+  for (let i = 1; i < entries.length; i++) {
+    buf.writeUInt32LE(entries[i]!.hash, off + i * 8);
+    buf.writeUInt32LE(entries[i]!.block, off + i * 8 + 4);
   }
-  buf.writeUInt16LE(blockStart + BLOCK_SIZE - lastOff, lastOff + 4);
-  return buf;
+}
+
+/** Encodes a directory; names must already be valid (1..255 bytes, no "/" or NUL). */
+export function encodeDirectory(selfIno: number, parentIno: number, entries: readonly DirEntry[], hashSeed: readonly number[]): EncodedDirectory {
+  const dots: DirEntry[] = [{ name: ".", ino: selfIno, fileType: FT_DIR }, { name: "..", ino: parentIno, fileType: FT_DIR }];
+  const linear = packBlocks([...dots, ...entries]);
+  if (linear.firsts.length === 1) return { bytes: linear.buf, indexed: false };
+
+  const hashed = entries.map((e) => ({ e, hash: dirHash(Buffer.from(e.name, "latin1"), hashSeed) }));
+  hashed.sort((a, b) => a.hash - b.hash || (a.e.name < b.e.name ? -1 : 1));
+  const leaves = packBlocks(hashed.map((h) => h.e));
+  const leafCount = leaves.firsts.length;
+  const levels = leafCount <= ROOT_LIMIT ? 0 : 1;
+  const nodeCount = levels === 0 ? 0 : Math.ceil(leafCount / NODE_LIMIT);
+  if (nodeCount > ROOT_LIMIT) throw new WalkError("size_exceeded", `a directory with ${entries.length} entries is larger than an ext4 htree holds without large_dir`);
+  const firstLeaf = 1 + nodeCount;
+  // A leaf whose first hash equals the previous leaf's last one is a continuation: low bit set.
+  const leafIndex: IndexEntry[] = leaves.firsts.map((first, i) => {
+    const hash = hashed[first]!.hash;
+    const cont = i > 0 && hashed[first - 1]!.hash === hash ? 1 : 0;
+    return { hash: (hash | cont) >>> 0, block: firstLeaf + i };
+  });
+
+  const bytes = Buffer.alloc((firstLeaf + leafCount) * BLOCK_SIZE);
+  // Root: fake "." (rec_len 12) and ".." (the rest of the block), then dx_root_info and entries.
+  bytes.writeUInt32LE(selfIno, 0);
+  bytes.writeUInt16LE(12, 4);
+  bytes.writeUInt8(1, 6);
+  bytes.writeUInt8(FT_DIR, 7);
+  bytes.write(".", 8, "latin1");
+  bytes.writeUInt32LE(parentIno, 12);
+  bytes.writeUInt16LE(BLOCK_SIZE - 12, 16);
+  bytes.writeUInt8(2, 18);
+  bytes.writeUInt8(FT_DIR, 19);
+  bytes.write("..", 20, "latin1");
+  bytes.writeUInt8(HASH_VERSION_HALF_MD4, 28);
+  bytes.writeUInt8(8, 29); // info_length
+  bytes.writeUInt8(levels, 30);
+  if (levels === 0) writeIndex(bytes, 32, ROOT_LIMIT, leafIndex);
+  else {
+    const nodes: IndexEntry[] = [];
+    for (let n = 0; n < nodeCount; n++) {
+      const chunk = leafIndex.slice(n * NODE_LIMIT, (n + 1) * NODE_LIMIT);
+      const off = (1 + n) * BLOCK_SIZE;
+      bytes.writeUInt16LE(BLOCK_SIZE, off + 4); // an empty entry spanning the block
+      writeIndex(bytes, off + 8, NODE_LIMIT, chunk);
+      nodes.push({ hash: chunk[0]!.hash, block: 1 + n });
+    }
+    writeIndex(bytes, 32, ROOT_LIMIT, nodes);
+  }
+  leaves.buf.copy(bytes, firstLeaf * BLOCK_SIZE);
+  return { bytes, indexed: true };
 }

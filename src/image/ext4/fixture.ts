@@ -79,6 +79,8 @@ export async function buildFixture(b: Ext4Builder): Promise<Fixture> {
       ["caf\u00c3\u00a9", await file(b, "utf-8 bytes", {}, contents)],
     ]),
     sparse: await file(b, sparse, {}, contents),
+    // More than one block of entries: an htree, so lookups below go through the index.
+    indexed: dir(Array.from({ length: 600 }, (_, i): [string, Node] => [`entry-${i}`, meta({ kind: "fifo", uid: i })])),
     "empty-dir": dir({}),
     deep,
   });

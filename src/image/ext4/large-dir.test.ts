@@ -1,5 +1,5 @@
-// Scale: a directory with 50,000 entries (linear, written in one pass) and enough inodes to
-// need a second block group, read back completely through debugfs.
+// Scale: a directory with 50,000 entries and enough inodes to need a second block group, and a
+// directory big enough for a two-level htree, read back completely through debugfs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -21,11 +21,30 @@ test("a directory with 50,000 entries", async () => {
     const r = await b.finish(dir({ big: dir(entries) }));
     assert.ok(r.inodes > 32_768, "more inodes than one group holds");
     assert.deepEqual(await fsck(image), { code: 0, complaints: [] });
-    const [ls, one] = await debugfs(image, ["ls -l -r /big", "stat /big/entry-00010-xxxxxxxxxx"]);
+    const [ls, one, big] = await debugfs(image, ["ls -l -r /big", "stat /big/entry-00010-xxxxxxxxxx", "stat /big"]);
+    assert.equal(parseStat(big!).flags & 0x1000, 0x1000, "the directory is an htree");
     const names = parseLs(ls!);
     assert.equal(names.size, 50_002);
     for (const [name] of entries) assert.ok(names.has(name), `missing ${name}`);
     assert.equal(parseStat(one!).links, 5000, "one inode for the 5,000 hardlinks");
+  } finally {
+    await cleanup();
+  }
+});
+
+test("a directory with more leaves than the htree root holds gets a level of index nodes", async () => {
+  const { dir: d, cleanup } = await tempDir();
+  try {
+    const image = join(d, "disk.ext4");
+    const b = await Ext4Builder.create(image, { maxBytes: 1 << 30 });
+    const names: string[] = [];
+    for (let i = 0; i < 12_000; i++) names.push(`${String(i).padStart(6, "0")}${"L".repeat(200)}`);
+    await b.finish(dir({ wide: dir(names.map((n) => [n, meta({ kind: "fifo" })])) }));
+    assert.deepEqual(await fsck(image), { code: 0, complaints: [] });
+    const [htree, ls, one] = await debugfs(image, ["htree_dump /wide", "ls -l -r /wide", `stat /wide/${names[7777]!}`]);
+    assert.match(htree!, /Indirect levels: 1\n/);
+    assert.equal(parseLs(ls!).size, 12_002);
+    assert.equal(parseStat(one!).type, "FIFO", "lookup by name through both index levels");
   } finally {
     await cleanup();
   }

@@ -43,6 +43,8 @@ export interface PlannedInode {
   typeBits: number;
   /** Encoded directory blocks (kind "dir"). */
   dirBlocks?: Buffer;
+  /** The directory is an htree. */
+  dirIndexed?: boolean;
   /** Data extents already in the data area (kind "file"). */
   extents?: readonly DataExtent[];
   reserved?: ReservedCapacity;
@@ -126,6 +128,7 @@ export interface PlanInput {
   dataStart: number;
   dataEnd: number;
   reserved: ReadonlyMap<Node, ReservedCapacity>;
+  hashSeed: readonly number[];
 }
 
 /** Inodes in inode-number order: root (2) first, then 11, 12, ... */
@@ -165,7 +168,9 @@ export function planInodes(input: PlanInput): PlannedInode[] {
       else if (++p.links > LINK_MAX) throw new WalkError("size_exceeded", `entry ${displayPath(p.path)} has more than ${LINK_MAX} hard links`);
       entries.push({ name, ino: p.ino, fileType: TYPES[child.kind][1] });
     }
-    dir.dirBlocks = encodeDirectory(dir.ino, parent, entries);
+    const encoded = encodeDirectory(dir.ino, parent, entries, input.hashSeed);
+    dir.dirBlocks = encoded.bytes;
+    dir.dirIndexed = encoded.indexed;
     // "." and the parent's entry, plus each subdirectory's "..".
     dir.links = 2 + subdirs.length > LINK_MAX ? 1 : 2 + subdirs.length;
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push({ plan: subdirs[i]!, parent: dir.ino });

@@ -28,6 +28,12 @@ export interface SuperblockFields {
 const FLAGS_UNSIGNED_HASH = 0x0002;
 const HASH_HALF_MD4 = 1;
 
+/** The htree hash seed (s_hash_seed): derived from the uuid, so builds are reproducible. */
+export function hashSeed(uuid: Buffer): number[] {
+  const h = createHash("sha256").update(uuid).update("walk.io hash seed").digest();
+  return [0, 1, 2, 3].map((i) => h.readUInt32LE(i * 4));
+}
+
 /** The 1024-byte superblock that lives at byte 1024 of the disk. */
 export function encodeSuperblock(f: SuperblockFields): Buffer {
   const b = Buffer.alloc(1024);
@@ -60,8 +66,7 @@ export function encodeSuperblock(f: SuperblockFields): Buffer {
   b.writeUInt32LE(FEATURE_RO_COMPAT, 100);
   f.uuid.copy(b, 104, 0, 16);
   f.label.copy(b, 120, 0, 16);
-  // Directory hashing is unused (no dir_index) but a seed keeps tools that add an index later sane.
-  createHash("sha256").update(f.uuid).update("walk.io hash seed").digest().copy(b, 236, 0, 16);
+  hashSeed(f.uuid).forEach((w, i) => b.writeUInt32LE(w, 236 + i * 4));
   b.writeUInt8(HASH_HALF_MD4, 252);
   b.writeUInt32LE(ts, 264); // s_mkfs_time
   b.writeUInt16LE(EXTRA_ISIZE, 348);

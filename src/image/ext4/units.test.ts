@@ -1,10 +1,14 @@
 // Unit checks of the pieces with arithmetic worth pinning down: the block allocator's reuse and
-// double-release detection, and timestamps outside 1970..2038.
+// double-release detection, timestamps outside 1970..2038, and the htree hash (against debugfs).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isWalkError } from "../../lib/errors.js";
 import { BlockAllocator } from "./allocator.js";
+import { join } from "node:path";
+import { Ext4Builder } from "./builder.js";
+import { dirHash } from "./dirhash.js";
 import { encodeTime } from "./inode.js";
+import { debugfs, dir, tempDir } from "./testing.js";
 
 test("the allocator reuses released runs lowest first, merges them, and shrinks at the top", () => {
   const a = new BlockAllocator(10, 1000, () => "full");
@@ -39,4 +43,23 @@ test("timestamps keep nanoseconds and use the epoch bits past 2038", () => {
   // Outside what ext4 can hold (1901..2446): clamped, never wrapped.
   assert.deepEqual(encodeTime({ sec: -(2 ** 40), nsec: 0 }), { lo: 2 ** 31, extra: 0 });
   assert.deepEqual(encodeTime({ sec: 2 ** 40, nsec: 2e9 }), { lo: 2 ** 31 - 1, extra: (999_999_999 * 4 + 3) >>> 0 });
+});
+
+test("the htree hash matches debugfs's half_md4 (unsigned) for every name length class", async () => {
+  const { dir: d, cleanup } = await tempDir();
+  try {
+    const image = join(d, "disk.ext4");
+    await (await Ext4Builder.create(image, { maxBytes: 1 << 30 })).finish(dir({}));
+    const seedText = "01234567-89ab-cdef-0123-456789abcdef";
+    const raw = Buffer.from(seedText.replace(/-/g, ""), "hex");
+    const seed = [0, 1, 2, 3].map((i) => raw.readUInt32LE(i * 4));
+    const names = ["a", "abc", "abcd", "abcde", "x".repeat(31), "y".repeat(32), "z".repeat(33), "n".repeat(255), "caf\xe9", "\xff\xfe\x80"];
+    const outputs = await debugfs(image, names.map((n) => `dx_hash -h 4 -s ${seedText} "${n}"`));
+    names.forEach((n, i) => {
+      const want = parseInt(/Hash of .* is 0x([0-9a-f]+)/.exec(outputs[i]!)![1]!, 16);
+      assert.equal(dirHash(Buffer.from(n, "latin1"), seed), want, `hash of ${JSON.stringify(n)}`);
+    });
+  } finally {
+    await cleanup();
+  }
 });
