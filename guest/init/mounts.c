@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -46,6 +47,12 @@ void mount_early(void)
 	must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, WERR_MOUNT);
 }
 
+#ifndef FIFREEZE
+#define FIFREEZE _IOWR('X', 119, int) /* <linux/fs.h>; musl ships no kernel headers */
+#endif
+
+static int state_fd = -1;
+
 void mount_root(void)
 {
 	/* pivot_root refuses shared mounts; nothing here needs propagation. */
@@ -53,6 +60,8 @@ void mount_root(void)
 		fatal(WERR_MOUNT, "cannot make / private: %s", strerror(errno));
 	must_mount("/dev/vdb", "/mnt/app", "ext4", MS_RDONLY | MS_NODEV, NULL, WERR_MOUNT);
 	must_mount("/dev/vdc", "/mnt/state", "ext4", MS_NODEV, NULL, WERR_MOUNT);
+	/* Kept open so end_vm can freeze the state disk after the base root is detached. */
+	state_fd = open("/mnt/state", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	must_mkdir("/mnt/state/upper", 0755, WERR_MOUNT);
 	must_mkdir("/mnt/state/work", 0755, WERR_MOUNT);
 	must_mount("overlay", "/mnt/root", "overlay", 0,
@@ -98,4 +107,12 @@ void mount_pseudo(void)
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
 			fatal(WERR_SETUP, "cannot create %s: %s", links[i][1], strerror(errno));
+}
+
+/* Flushes the state disk's journal and marks it clean, so the next boot needs no recovery.
+ * Called with every other process dead; the VM ends right after, frozen. */
+void state_freeze(void)
+{
+	if (state_fd >= 0)
+		ioctl(state_fd, FIFREEZE, 0);
 }

@@ -116,6 +116,7 @@ void report_status(const struct walk_status *st)
 void end_vm(void)
 {
 	sync();
+	state_freeze();
 	reboot(RB_AUTOBOOT);
 	/* reboot(2) failed: PID 1 must never exit (that panics the kernel), so wait forever. */
 	for (;;)

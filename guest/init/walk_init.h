@@ -118,7 +118,8 @@ void end_vm(void) __attribute__((noreturn));
 void mount_early(void);            /* devtmpfs, proc, sysfs in the base root */
 void mount_root(void);             /* app, state and their overlay at /mnt/root */
 void pivot_into_root(void);        /* pivot_root into the overlay, detach the base root */
-void mount_pseudo(void);           /* /proc /sys /dev /dev/pts /dev/shm /run /tmp in the new root */
+void mount_pseudo(void);
+void state_freeze(void);           /* FIFREEZE the state disk: clean journal before the VM ends */           /* /proc /sys /dev /dev/pts /dev/shm /run /tmp in the new root */
 int read_file_bounded(const char *path, size_t max, char **buf, size_t *len);
 
 /* ---- agent.c ---- */

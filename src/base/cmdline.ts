@@ -24,11 +24,16 @@ export interface GuestParams {
   tscKhz?: number;
 }
 
-/** Boot flags every walk guest gets: serial console, reboot ends the VM, no keyboard probing. */
+/**
+ * Boot flags every walk guest gets: serial console, reboot (and panic) ends the VM, no keyboard
+ * probing, and no IO-APIC timer check (KVM guests skip it anyway; under a loaded TCG host it
+ * fails and panics the boot).
+ */
 export const BASE_BOOT_ARGS = [
   "console=ttyS0",
   "reboot=t",
   "panic=-1",
+  "no_timer_check",
   "i8042.noaux",
   "i8042.nomux",
   "i8042.nopnp",
