@@ -180,7 +180,8 @@ test("redirects to another host (blob storage) carry no Authorization; same-host
       return void res.end();
     }
     if (req.url === `/same-host${blobPath}`) {
-      res.writeHead(302, { location: `${storage.origin}/bucket/blob?X-Signature=secret` });
+      // Userinfo in the Location must not turn into an Authorization header either.
+      res.writeHead(302, { location: `http://peer:invented@${storage.host}/bucket/blob?X-Signature=secret` });
       return void res.end();
     }
     registryHandler(content, (r) => r.headers.authorization === basic)(req, res);

@@ -90,6 +90,9 @@ export class HttpTransport {
       } catch {
         throw new WalkError("unavailable", `${current.host} redirected to an invalid location`);
       }
+      // Credentials embedded in a Location are the peer's invention; never send them.
+      next.username = "";
+      next.password = "";
       if (seen.has(next.href)) throw new WalkError("unavailable", `redirect loop: ${redact(current)} redirected to ${redact(next)}, already visited, while fetching ${redact(url)}`);
       if (hop + 1 > maxRedirects) throw new WalkError("unavailable", `too many redirects (more than ${maxRedirects}) while fetching ${redact(url)}`);
       if (res.status === 303) method = "GET";
