@@ -89,11 +89,23 @@ export function adoptVmm(pid: number, startTime: string): VmmProcess {
     exit: () => exit,
     kill: () => {
       // The pid may have been reused since the last poll; check the start time right before the signal.
-      void isSameProcessAlive(pid, startTime).then((alive) => {
-        if (alive) process.kill(pid, "SIGKILL");
-      });
+      void isSameProcessAlive(pid, startTime).then(
+        (alive) => {
+          if (alive) signalIgnoringGone(pid);
+        },
+        () => undefined,
+      );
     },
   };
+}
+
+function signalIgnoringGone(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch (err) {
+    // Gone between the check and the signal: that is what kill wanted.
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
 }
 
 /**

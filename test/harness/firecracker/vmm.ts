@@ -4,7 +4,7 @@
 // validated against the schema. There is no guest: "booting" writes a few console lines.
 import { accessSync, appendFileSync, constants, existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Route } from "./api-spec.js";
 
 export class Fault extends Error {
@@ -208,10 +208,13 @@ export class StandinVmm {
    */
   private listenVsock(udsPath: string): net.Server {
     const p = this.host(udsPath);
+    if (!existsSync(dirname(p))) throw new Fault(400, `Cannot create backend for vsock device: UnixBind(Os { code: 2, kind: NotFound, message: "No such file or directory" })`);
     if (existsSync(p)) throw new Fault(400, `Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
     const server = net.createServer((c) => {
       c.once("data", () => c.destroy());
     });
+    // A bind failure the checks above did not foresee is reported on stderr instead of crashing the VMM.
+    server.on("error", (err) => process.stderr.write(`stand-in: vsock socket ${p}: ${err.message}\n`));
     server.listen(p);
     return server;
   }
