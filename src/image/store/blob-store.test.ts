@@ -186,7 +186,7 @@ void test("putBytes verifies in-memory content against the descriptor", async ()
 
 void test("a descriptor whose size disagrees with the stored blob of that digest is refused", async () => {
   await store.ingest(DESC, opener(DATA));
-  await rejectsWith(store.ingest({ digest: DESC.digest, size: 10 }, opener(DATA)), "digest_mismatch", /declared as 10 bytes but the stored, verified blob with that digest has 300000/);
+  await rejectsWith(store.ingest({ digest: DESC.digest, size: 10 }, opener(DATA)), "digest_mismatch", /declared as 10 bytes but the verified blob with that digest has 300000/);
 });
 
 void test("invalid digests and sizes are refused before anything is written", async () => {
@@ -267,4 +267,28 @@ void test("a complete partial file is verified and published without asking the 
   const e = await store.ingest({ digest: digestOf(empty), size: 0 }, () => Promise.reject(new Error("an empty blob needs no source")));
   assert.equal(e.size, 0);
   assert.deepEqual(await readFile(store.path(e.digest)), empty);
+});
+
+void test("a waiter whose descriptor disagrees on the size with the shared download is refused", async () => {
+  const [a, b] = await Promise.allSettled([store.ingest(DESC, opener(DATA)), store.ingest({ digest: DESC.digest, size: 1234 }, opener(DATA))]);
+  assert.equal(a.status, "fulfilled");
+  assert.ok(b.status === "rejected" && isWalkError(b.reason, "digest_mismatch") && /declared as 1234 bytes/.test((b.reason as Error).message));
+});
+
+void test("an ingest arriving after the last waiter canceled starts a fresh download", async () => {
+  const c = new AbortController();
+  let opened: () => void = () => undefined;
+  const isOpen = new Promise<void>((r) => (opened = r));
+  const stalled: BlobOpener = async () => {
+    opened();
+    return { stream: new Readable({ read() {} }), offset: 0 };
+  };
+  const first = store.ingest(DESC, stalled, { signal: c.signal });
+  await isOpen;
+  c.abort();
+  const opens: number[] = [];
+  const second = store.ingest(DESC, opener(DATA, opens));
+  await rejectsWith(first, "canceled", /canceled/);
+  assert.equal((await second).existed, false);
+  assert.deepEqual(opens, [0]);
 });

@@ -54,6 +54,10 @@ function canceled(digest: string): WalkError {
   return new WalkError("canceled", `download of blob ${digest} was canceled`, { details: { digest } });
 }
 
+function sizeConflict(desc: BlobInfo, actual: number): WalkError {
+  return new WalkError("digest_mismatch", `blob ${desc.digest} is declared as ${desc.size} bytes but the verified blob with that digest has ${actual}`, { details: { digest: desc.digest, size: desc.size, actual } });
+}
+
 function enoent(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === "ENOENT";
 }
@@ -126,34 +130,37 @@ export class BlobStore {
     if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
       throw new WalkError("invalid_argument", `blob ${desc.digest} has invalid size ${desc.size}`);
     }
-    if (opts.signal?.aborted) throw canceled(desc.digest);
-    // Joining before any await makes "a second ingest while one is in flight" deterministic.
-    const running = this.inflight.get(hex);
-    if (running) return this.join(running, desc.digest, opts);
-    const existing = await this.stat(desc.digest);
-    if (existing) {
-      if (existing.size !== desc.size) {
-        throw new WalkError("digest_mismatch", `blob ${desc.digest} is declared as ${desc.size} bytes but the stored, verified blob with that digest has ${existing.size}`, { details: { digest: desc.digest, size: desc.size, actual: existing.size } });
+    for (;;) {
+      if (opts.signal?.aborted) throw canceled(desc.digest);
+      // Joining before any await makes "a second ingest while one is in flight" deterministic.
+      const running = this.inflight.get(hex);
+      if (running) {
+        if (!running.controller.signal.aborted) return this.join(running, desc, opts);
+        // Its last waiter gave up: let it release the partial file, then start over.
+        await running.promise.catch(() => undefined);
+        continue;
       }
-      return { digest: desc.digest, size: desc.size, existed: true, resumedFrom: 0 };
-    }
-    if (opts.signal?.aborted) throw canceled(desc.digest);
-    let job = this.inflight.get(hex);
-    if (!job) {
+      const existing = await this.stat(desc.digest);
+      if (existing) {
+        if (existing.size !== desc.size) throw sizeConflict(desc, existing.size);
+        return { digest: desc.digest, size: desc.size, existed: true, resumedFrom: 0 };
+      }
+      if (this.inflight.has(hex)) continue;
       const controller = new AbortController();
       const listeners = new Set<(completed: number, total: number) => void>();
       const promise = this.download(desc, hex, open, controller.signal, (c, t) => listeners.forEach((l) => l(c, t))).finally(() => this.inflight.delete(hex));
       promise.catch(() => {
-        // Each waiter observes the outcome through its own promise below.
+        // Each waiter observes the outcome through its own promise in join().
       });
-      job = { promise, controller, waiters: 0, listeners };
+      const job: Inflight = { promise, controller, waiters: 0, listeners };
       this.inflight.set(hex, job);
+      return this.join(job, desc, opts);
     }
-    return this.join(job, desc.digest, opts);
   }
 
   /** Waits for a shared download; the download is canceled only when every waiter has gone. */
-  private join(job: Inflight, digest: string, opts: IngestOptions): Promise<IngestResult> {
+  private join(job: Inflight, desc: BlobInfo, opts: IngestOptions): Promise<IngestResult> {
+    const digest = desc.digest;
     job.waiters++;
     const listener = opts.onProgress;
     if (listener) job.listeners.add(listener);
@@ -182,7 +189,9 @@ export class BlobStore {
         (r) => {
           if (done) return;
           leave();
-          resolve(r);
+          // Another caller's descriptor started the download; this one must agree on the size.
+          if (r.size !== desc.size) reject(sizeConflict(desc, r.size));
+          else resolve(r);
         },
         (err: unknown) => {
           if (done) return;
@@ -254,6 +263,8 @@ export class BlobStore {
       stream.destroy(canceled(desc.digest));
     };
     signal.addEventListener("abort", onAbort, { once: true });
+    // The signal may have fired while the source was being opened.
+    if (signal.aborted) onAbort();
     try {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         if (signal.aborted) throw canceled(desc.digest);
