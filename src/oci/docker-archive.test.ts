@@ -169,3 +169,23 @@ void test("compressed, corrupt, truncated and missing archives get clear errors"
   await rejectsWith(openDockerArchive(hdr), "invalid_argument", /entry 0 needs Config/);
   assert.equal(sha256(bytes), sha256(await readFile(good)), "inputs are never modified");
 });
+
+void test("an archive of several images needs a REF, lists the tags without one, and agrees with skopeo per image", async () => {
+  const two = await buildSampleImage({ format: "docker", config: { Cmd: ["two"] } });
+  const entry = (image: BuiltImage, tag: string, k: number): { files: TarEntry[]; json: object } => {
+    const config = `${image.config.digest.slice(7)}.json`;
+    const layers = image.layers.map((l, i) => ({ type: "file" as const, path: `${k}-${i}/layer.tar`, content: l.tar }));
+    return { files: [...layers, { type: "file", path: config, content: image.config.data }], json: { Config: config, RepoTags: [tag], Layers: layers.map((l) => l.path) } };
+  };
+  const a = entry(img, "one:1", 0);
+  const b = entry(two, "two:2", 1);
+  const p = fresh();
+  await writeFile(p, buildTar([...a.files, ...b.files, { type: "file", path: "manifest.json", content: JSON.stringify([a.json, b.json]) }]));
+  await rejectsWith(openDockerArchive(p), "invalid_argument", /holds 2 images; name one as docker-archive:PATH:NAME\[:TAG\] or :@INDEX; it has: one:1, two:2/);
+  for (const ref of ["one:1", "two:2", "@1"]) {
+    const s = await openDockerArchive(p, ref);
+    const r = await resolveImage(s, amd64);
+    assert.deepEqual(r.manifest.bytes, await skopeoRaw(`docker-archive:${p}:${ref}`), ref);
+    await s.close();
+  }
+});
