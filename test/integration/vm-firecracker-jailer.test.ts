@@ -4,7 +4,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWalkError } from "../../src/lib/index.js";
@@ -18,7 +18,9 @@ async function jailFixture(t: TestContext): Promise<{ dir: string; base: string;
   // The jailed VMM runs as nobody and must be able to reach its chroot below this dir.
   await chmod(dir, 0o755);
   t.after(() => rm(dir, { recursive: true, force: true }));
-  for (const f of ["vmlinux", "base.ext4", "app.ext4", "state.ext4"]) await writeFile(join(dir, f), "x", { mode: 0o644 });
+  for (const f of ["vmlinux-6.1", "base.ext4", "app.ext4", "state.ext4"]) await writeFile(join(dir, f), "x", { mode: 0o644 });
+  // Kernels are often reached through a symlink; the jail must get the file, not the link.
+  await symlink(join(dir, "vmlinux-6.1"), join(dir, "vmlinux"));
   const standin = await createStandin(dir);
   const base = join(dir, "jail");
   const jailer: JailerConfig = { jailerPath: standin.jailerPath, uid: NOBODY, gid: NOBODY, chrootBaseDir: base, cgroupVersion: 2, cgroups: ["cpu.weight=100"], parentCgroup: "walk", resourceLimits: ["no-file=1024"] };
@@ -75,8 +77,10 @@ test("a jailed VM: jailer command, hard-linked chroot, in-jail paths, unprivileg
   assert.equal(vm.record!.controlSocket, join(chroot, "run", "firecracker.socket"));
   assert.equal(vm.agentSocketPath, join(chroot, "run", "agent.sock"));
   assert.ok((await stat(vm.agentSocketPath)).isSocket());
-  for (const [inJail, host] of [["vmlinux", "vmlinux"], ["drives/vda", "base.ext4"], ["drives/vdc", "state.ext4"]] as const) {
-    assert.equal((await stat(join(chroot, inJail))).ino, (await stat(join(f.dir, host))).ino, `${inJail} is a hard link to ${host}`);
+  for (const [inJail, host] of [["vmlinux", "vmlinux-6.1"], ["drives/vda", "base.ext4"], ["drives/vdc", "state.ext4"]] as const) {
+    const linked = await lstat(join(chroot, inJail));
+    assert.ok(linked.isFile(), `${inJail} is a file, not a symlink`);
+    assert.equal(linked.ino, (await stat(join(f.dir, host))).ino, `${inJail} is a hard link to ${host}`);
   }
   assert.equal((await stat(join(f.dir, "state.ext4"))).uid, NOBODY, "the writable state disk belongs to the jail user");
   assert.equal((await stat(join(f.dir, "base.ext4"))).uid, 0, "read-only drives keep their owner");

@@ -75,7 +75,8 @@ export async function removeJail(layout: FirecrackerLayout): Promise<void> {
 
 async function hardLink(src: string, dest: string, chroot: string): Promise<void> {
   try {
-    await fs.link(src, dest);
+    // link(2) does not follow a symlink; inside the jail a symlink to a host path would dangle.
+    await fs.link(await fs.realpath(src), dest);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EXDEV") {
