@@ -3,6 +3,8 @@
  * a WALK-STATUS protocol line on the console (fallback), after every other process is dead and
  * the console is drained, so a workload's output can neither hide nor follow it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +57,33 @@ static void write_all(int fd, const char *s, size_t n)
 	}
 }
 
+/* The agent port must never hang PID 1: a host that stops reading gets at most AGENT_WRITE_MS. */
+#define AGENT_WRITE_MS 2000
+
+static void agent_write(const char *s, size_t n)
+{
+	if (agent_fd < 0)
+		return;
+	int waited = 0;
+	while (n > 0) {
+		ssize_t w = write(agent_fd, s, n);
+		if (w > 0) {
+			s += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN && waited < AGENT_WRITE_MS) {
+			struct pollfd p = { .fd = agent_fd, .events = POLLOUT };
+			poll(&p, 1, 100);
+			waited += 100;
+			continue;
+		}
+		return;
+	}
+}
+
 void say(const char *fmt, ...)
 {
 	char line[WALK_ERRLEN + 64];
@@ -67,14 +96,18 @@ void say(const char *fmt, ...)
 	write_all(2, line, strlen(line));
 }
 
-void report_set_agent(int fd) { agent_fd = fd; }
+void report_set_agent(int fd)
+{
+	agent_fd = fd;
+	if (fd >= 0)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 int report_agent_fd(void) { return agent_fd; }
 
 void report_started(void)
 {
 	static const char line[] = "WALK-STARTED v1\n";
-	if (agent_fd >= 0)
-		write_all(agent_fd, line, sizeof line - 1);
+	agent_write(line, sizeof line - 1);
 }
 
 /* The message of an error status: printable ASCII only, so it stays one line on any channel. */
@@ -102,10 +135,7 @@ void report_status(const struct walk_status *st)
 		snprintf(line, sizeof line, "WALK-STATUS v1 error=%s msg=%s\n", walk_error_name(st->error), msg);
 	}
 	}
-	if (agent_fd >= 0) {
-		write_all(agent_fd, line, strlen(line));
-		fsync(agent_fd); /* virtio-console: returns once the host has the bytes queued */
-	}
+	agent_write(line, strlen(line));
 	/* The leading newline ends whatever partial line the workload left on the console. */
 	tcdrain(1);
 	write_all(1, "\n", 1);

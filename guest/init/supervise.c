@@ -88,7 +88,7 @@ static int agent_command(int fd, char *line, size_t *len, size_t cap)
 	char buf[128];
 	ssize_t n = read(fd, buf, sizeof buf);
 	if (n <= 0)
-		return n < 0 && errno == EINTR ? 0 : -1;
+		return n < 0 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
 	int stop = 0;
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] != '\n') {

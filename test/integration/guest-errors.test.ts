@@ -43,20 +43,26 @@ async function expectError(spec: AppDiskSpec, error: GuestError, message: RegExp
 const ok = { argv: [b("/bin/true")], env: [] };
 
 describe("guest setup errors under QEMU", { timeout: 10 * 60_000 }, () => {
-  test("missing and corrupt /walk/argv, corrupt /walk/env", async () => {
+  test("missing and corrupt /walk/argv and /walk/env", async () => {
     await expectError({ config: ok, raw: { argv: null } }, "argv_missing", /no \/walk\/argv/);
     await expectError({ config: ok, raw: { argv: Buffer.from("walk-argv-v2\0/bin/true\0") } }, "argv_invalid", /walk-argv-v1/);
     await expectError({ config: ok, raw: { argv: Buffer.from("walk-argv-v1\0/bin/true") } }, "argv_invalid", /does not end with a NUL/);
     await expectError({ config: ok, raw: { env: Buffer.from("walk-env-v1\0=novalue\0") } }, "env_invalid", /non-empty KEY/);
+    await expectError({ config: ok, raw: { env: null } }, "env_missing", /no \/walk\/env/);
   });
 
-  test("argv[0] not found, not executable", async () => {
+  test("argv[0] not found, not executable, missing interpreter", async () => {
     await expectError({ config: { argv: [b("no-such-tool")], env: [] } }, "exec_not_found", /no-such-tool: not found on PATH=\/usr\/local\/sbin/);
     await expectError({ config: { argv: [b("/bin/missing")], env: [] } }, "exec_not_found", /\/bin\/missing: no such file/);
     await expectError(
       { config: { argv: [b("/data/script")], env: [] }, files: { "data/script": { content: "#!/bin/sh\n", mode: 0o644 } } },
       "exec_not_executable",
       /\/data\/script: not executable/,
+    );
+    await expectError(
+      { config: { argv: [b("run")], env: [[b("PATH"), b("/data")]] }, files: { "data/run": { content: "#!/no/such/interpreter\n", mode: 0o755 } } },
+      "exec_failed",
+      /cannot execute run: No such file or directory/,
     );
   });
 
