@@ -111,6 +111,33 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
+async function launch(configPath: string, logPath: string): Promise<ChildProcess> {
+  const log = await open(logPath, "a");
+  try {
+    // setpriv makes the kernel kill the registry if this test process dies without stop().
+    const child = spawn("setpriv", ["--pdeathsig", "KILL", "--", REGISTRY_BIN, "serve", configPath], { stdio: ["ignore", log.fd, log.fd] });
+    child.on("error", () => undefined); // a failed spawn shows as an exit code below
+    return child;
+  } finally {
+    await log.close();
+  }
+}
+
+/**
+ * Waits until our registry answers /v2/. Its log line "listening on 127.0.0.1:PORT" proves the
+ * answer came from it and not from another process that got the port first.
+ */
+async function waitReady(child: ChildProcess, url: string, port: number, ca: string | undefined, logs: () => Promise<string>): Promise<"ready" | "exited" | "timeout"> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return "exited";
+    const status = await probe(url, ca).catch(() => 0);
+    if ((status === 200 || status === 401) && (await logs()).includes(`listening on 127.0.0.1:${port}`)) return "ready";
+    if (Date.now() > deadline) return "timeout";
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Starts a registry and waits until /v2/ answers. Always pair with stop() (in after()). */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<RunningRegistry> {
   const mode = opts.mode ?? "plain";
@@ -136,7 +163,6 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
 
   try {
     let ca: TestCa | undefined;
-    let certsDir: string | undefined;
     let tlsFiles: { cert: string; key: string } | undefined;
     if (tls) {
       const pki = join(dir, "pki");
@@ -158,36 +184,29 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
       auth = ["auth:", "  token:", `    realm: ${tokenService.realm}`, `    service: ${SERVICE}`, `    issuer: ${ISSUER}`, `    rootcertbundle: ${signer.certPath}`].join("\n");
     }
 
-    const port = await freePort();
+    // A free port can be taken by someone else before the registry binds it: then it exits
+    // with "address already in use" and we try another one.
+    let port = 0;
+    let certsDir: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      if (ca) {
+        certsDir = join(dir, "certs.d");
+        await rm(certsDir, { recursive: true, force: true });
+        await mkdir(join(certsDir, `127.0.0.1:${port}`), { recursive: true });
+        await writeFile(join(certsDir, `127.0.0.1:${port}`, "ca.crt"), ca.certPem);
+      }
+      const configPath = join(dir, "config.yml");
+      await writeFile(configPath, configYaml({ port, dir, ...(tlsFiles ? { tls: tlsFiles } : {}), auth }));
+      child = await launch(configPath, logPath);
+      const outcome = await waitReady(child, `${tls ? "https" : "http"}://127.0.0.1:${port}`, port, ca?.certPem, logs);
+      if (outcome === "ready") break;
+      if (outcome !== "exited" || attempt >= 3 || !/address already in use/.test(await logs())) {
+        throw new Error(`docker-registry ${outcome === "exited" ? "exited during start-up" : "did not answer within 15 s"}:\n${(await logs()).slice(-4000)}`);
+      }
+    }
     const host = `127.0.0.1:${port}`;
     const url = `${tls ? "https" : "http"}://${host}`;
-    if (ca) {
-      certsDir = join(dir, "certs.d");
-      await mkdir(join(certsDir, host), { recursive: true });
-      await writeFile(join(certsDir, host, "ca.crt"), ca.certPem);
-    }
-    const configPath = join(dir, "config.yml");
-    await writeFile(configPath, configYaml({ port, dir, ...(tlsFiles ? { tls: tlsFiles } : {}), auth }));
-
-    const log = await open(logPath, "a");
-    try {
-      // setpriv makes the kernel kill the registry if this test process dies without stop().
-      child = spawn("setpriv", ["--pdeathsig", "KILL", "--", REGISTRY_BIN, "serve", configPath], { stdio: ["ignore", log.fd, log.fd] });
-    } finally {
-      await log.close();
-    }
-    const started = child;
-    const spawnError = new Promise<never>((_, reject) => started.once("error", reject));
-    spawnError.catch(() => undefined);
-
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (started.exitCode !== null) throw new Error(`docker-registry exited with ${started.exitCode} during start-up:\n${(await logs()).slice(-4000)}`);
-      const status = await Promise.race([probe(url, ca?.certPem), spawnError]).catch(() => 0);
-      if (status === 200 || status === 401) break;
-      if (Date.now() > deadline) throw new Error(`docker-registry did not answer ${url}/v2/ within 15 s:\n${(await logs()).slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
 
     const first = Object.entries(users)[0];
     const credentials = mode === "plain" || !first ? undefined : { username: first[0], password: first[1] };

@@ -97,3 +97,17 @@ void test("pull-local: a docker save tarball gives the digest skopeo synthesises
     await walk.cleanup();
   }
 });
+
+void test("pull-local: a docker save tarball with gzip layer.tar files still matches skopeo's digest", async () => {
+  const path = join(dir, "gz.tar");
+  await writeDockerArchive(path, dockerImage, ["example.com/walk/app:v1"], { compressedLayers: true });
+  const walk = await pullIntoFreshStore(await openDockerArchive(path));
+  try {
+    const raw = await execChecked("skopeo", ["inspect", "--raw", `docker-archive:${path}`]);
+    assert.equal(walk.result.image.digest, sha256(raw.stdout));
+    assert.deepEqual(walk.result.image.layers.map((l) => l.digest), dockerImage.layers.map((l) => l.diffId));
+    for (const d of walk.stored) await walk.store.verify(d);
+  } finally {
+    await walk.cleanup();
+  }
+});
