@@ -71,7 +71,7 @@ describe("guest boot under QEMU", { timeout: 15 * 60_000 }, () => {
       argv: sh(
         [
           dump,
-          "echo '<<ROOT'; ls / ; test -e /sbin/walk-init && echo BASE-VISIBLE; grep -c ' /mnt/' /proc/mounts; echo 'ROOT>>'",
+          "echo '<<ROOT'; ls / ; test -e /sbin/walk-init && echo BASE-VISIBLE; grep -c ' /mnt/' /proc/mounts; grep -c '^cgroup2 /sys/fs/cgroup cgroup2' /proc/mounts; echo 'ROOT>>'",
           "echo '<<HOSTS'; cat /etc/hosts; echo 'HOSTS>>'",
           "echo '<<NET'; ip -4 addr show eth0 | grep inet; ip route | grep default; cat /etc/resolv.conf; echo 'NET>>'",
           // Orphans: double-forked children whose parent exits; PID 1 must reap them.
@@ -121,7 +121,7 @@ describe("guest boot under QEMU", { timeout: 15 * 60_000 }, () => {
     assert.equal(host, "web-1");
     const root = section(r, "ROOT");
     assert.doesNotMatch(root, /BASE-VISIBLE/);
-    assert.match(root, /^0$/m, "nothing of the base root's /mnt is mounted in the workload's view");
+    assert.match(root, /^0\n1$/m, "nothing of the base root's /mnt is in the workload's view; cgroup2 is mounted");
     assert.match(section(r, "HOSTS"), /^10\.0\.2\.15\tweb-1$/m);
     const net = section(r, "NET");
     assert.match(net, /inet 10\.0\.2\.15\/24/);
