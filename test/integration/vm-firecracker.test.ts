@@ -5,11 +5,13 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWalkError } from "../../src/lib/index.js";
-import { FirecrackerApiClient, FirecrackerDriver, DEFAULT_CONFIG_HINT, firecrackerHostProblems, requests, isSameProcessAlive, type FirecrackerConfig, type MachineSpec, type VmHandle } from "../../src/vm/index.js";
+import { FirecrackerApiClient, FirecrackerDriver, DEFAULT_CONFIG_HINT, firecrackerHostProblems, requests, isSameProcessAlive, type FirecrackerConfig, type MachineSpec, type VmHandle, type VmRecord } from "../../src/vm/index.js";
 import { createStandin, type Standin, type StandinMode } from "../harness/firecracker/control.js";
 
 interface Fixture {
@@ -290,6 +292,25 @@ test("a restarted daemon re-attaches from pid, start time and socket, and contro
   assert.deepEqual(await first.wait(), { code: 0, signal: null });
   assert.equal(existsSync(record.controlSocket), false);
   await assert.rejects(new FirecrackerDriver(f.config).attach(f.spec, record), codeIs("not_found", /is no longer running/));
+});
+
+// Bounded: a VMM that kept the first walkd alive would otherwise hang here.
+test("a VM outlives the walkd that started it, and the next one re-attaches", { timeout: 30_000 }, async (t) => {
+  const f = await fixture(t);
+  const script = fileURLToPath(new URL("../harness/firecracker/start-vm.js", import.meta.url));
+  const child = spawn(process.execPath, [script, JSON.stringify({ config: f.config, spec: f.spec })], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  const [code] = (await once(child, "exit")) as [number | null];
+  assert.equal(code, 0, "the first walkd exited by itself while its VM runs");
+  const record = JSON.parse(out) as VmRecord;
+  assert.ok(await isSameProcessAlive(record.pid, record.startTime), "the VM survived its walkd");
+  const vm = await new FirecrackerDriver(f.config).attach(f.spec, record);
+  t.after(() => vm.kill());
+  assert.equal(vm.state, "running");
+  assert.deepEqual(await vm.stop({ timeoutMs: 5000 }), { code: null, signal: null });
+  assert.equal(await isSameProcessAlive(record.pid, record.startTime), false);
+  assert.equal(existsSync(record.controlSocket), false);
 });
 
 test("re-attach refuses a reused pid, a foreign socket and a VMM with another id, and touches nothing", async (t) => {
