@@ -1,7 +1,8 @@
 // Benchmark: pull a ~200 MB multi-layer image from a local docker-registry with walk (pullImage
 // into a fresh content store) and with `skopeo copy docker://… oci:…`, alternating, a few times
 // each, and print the times and the ratio walk/skopeo of the medians (goal: <= 1.0).
-//   node dist/bench/pull/run.js [--mib 200] [--layers 8] [--runs 3] [--concurrency 4]
+//   node dist/bench/pull/run.js [--mib 200] [--layers 8] [--runs 3] [--concurrency 4] [--dir /tmp]
+// --dir is where both tools write (e.g. /dev/shm takes the disk, and walk's fsyncs, out of it).
 // Not a test: it asserts nothing beyond both tools getting the same image digest.
 import { parseArgs } from "node:util";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -21,12 +22,14 @@ const { values } = parseArgs({
     layers: { type: "string", default: "8" },
     runs: { type: "string", default: "3" },
     concurrency: { type: "string", default: "4" },
+    dir: { type: "string", default: tmpdir() },
   },
 });
 const mib = Number(values.mib);
 const layers = Number(values.layers);
 const runs = Number(values.runs);
 const concurrency = Number(values.concurrency);
+const workDir = values.dir;
 
 const REPO = "bench/large";
 const TAG = "v1";
@@ -57,7 +60,7 @@ interface Run {
 }
 
 async function walkPull(reg: RunningRegistry): Promise<Run> {
-  const dir = await mkdtemp(join(tmpdir(), "walk-bench-store-"));
+  const dir = await mkdtemp(join(workDir, "walk-bench-store-"));
   try {
     const store = await BlobStore.open(dir);
     const source = new RegistrySource(parseRegistryReference(`${reg.host}/${REPO}:${TAG}`), { allowLoopbackPlainHttp: true });
@@ -73,7 +76,7 @@ async function walkPull(reg: RunningRegistry): Promise<Run> {
 }
 
 async function skopeoPull(reg: RunningRegistry): Promise<Run> {
-  const dir = await mkdtemp(join(tmpdir(), "walk-bench-skopeo-"));
+  const dir = await mkdtemp(join(workDir, "walk-bench-skopeo-"));
   try {
     const { ms, cpu } = await timed(() =>
       execChecked("skopeo", ["copy", "-q", "--retry-times", "0", "--src-tls-verify=false", `docker://${reg.host}/${REPO}:${TAG}`, `oci:${dir}:${TAG}`], { timeoutMs: 600_000 }),
@@ -100,7 +103,7 @@ async function main(): Promise<void> {
     const compressed = image.layers.reduce((n, l) => n + l.size, 0);
     console.log(`image: ${layers} layers, ${(compressed / 2 ** 20).toFixed(1)} MiB compressed (${mib} MiB of files), built in ${(built.ms / 1000).toFixed(1)} s`);
     const pushed = await timed(() => reg.push(REPO, TAG, image));
-    console.log(`pushed to ${reg.url} in ${(pushed.ms / 1000).toFixed(1)} s; walk concurrency ${concurrency}; ${runs} runs each, alternating`);
+    console.log(`pushed to ${reg.url} in ${(pushed.ms / 1000).toFixed(1)} s; walk concurrency ${concurrency}; writing under ${workDir}; ${runs} runs each, alternating`);
 
     const results: Record<"walk" | "skopeo", Run[]> = { walk: [], skopeo: [] };
     for (let i = 0; i < runs; i++) {
