@@ -40,6 +40,8 @@ void test("build: a new image is flattened into <digest>-<config-id>-app.ext4 wi
   assert.equal(disk.reused, "none");
   assert.equal(disk.path, join(out, `${image.digest.slice(7)}-${disk.configId}-app.ext4`));
   assert.equal(disk.sizeBytes, statSync(disk.path).size);
+  // The first config's disk is the base disk itself under a second name: nothing was copied.
+  assert.equal(statSync(disk.path).nlink, 2);
   assert.deepEqual(req.layers.map((l) => l.opened), [1, 1]);
   assertFsckClean(disk.path);
   assert.deepEqual(debugfs(disk.path, "cat /walk/argv"), enc.argv);

@@ -8,7 +8,7 @@ import { WalkError } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import type { ImageConfig } from "../oci/types.js";
 import { buildBaseDisk, findBaseDisk } from "./build/base.js";
-import { deriveAppDisk } from "./build/derive.js";
+import { deriveAppDisk, linkAppDisk } from "./build/derive.js";
 import { appDiskPath, basePaths } from "./build/names.js";
 import { DEFAULT_FLATTEN_LIMITS, type FlattenLimits, type FlattenProgress, type LayerInput } from "./flatten/index.js";
 import { configIdOf, encodeRuntimeConfig, resolveRuntimeConfig, type RunOverrides } from "./runconfig.js";
@@ -81,11 +81,10 @@ export async function buildAppDisk(req: BuildAppDiskRequest): Promise<AppDisk> {
 
   checkLayersMatchConfig(req.layers, req.config);
   const base = basePaths(req.outDir, req.imageDigest);
-  let map = await findBaseDisk(base);
-  const reused = map !== undefined ? "base" : "none";
+  const map = await findBaseDisk(base);
   if (map === undefined) {
     req.logger?.info({ image: req.imageDigest, layers: req.layers.length }, "building base disk");
-    map = await buildBaseDisk({
+    await buildBaseDisk({
       layers: req.layers,
       imageDigest: req.imageDigest,
       encoded,
@@ -95,10 +94,14 @@ export async function buildAppDisk(req: BuildAppDiskRequest): Promise<AppDisk> {
       ...(req.onProgress ? { onFlattenProgress: (p: FlattenProgress) => req.onProgress?.({ phase: "flatten", ...p }) } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });
+    // The base disk was built with this very config: it is the app disk.
+    await linkAppDisk(base.disk, path);
+    req.logger?.info({ image: req.imageDigest, configId }, "app disk published");
+    return done("none");
   }
   req.signal?.throwIfAborted();
   req.onProgress?.({ phase: "derive" });
   await deriveAppDisk(base.disk, map, encoded, path);
-  req.logger?.info({ image: req.imageDigest, configId, reused }, "app disk published");
-  return done(reused);
+  req.logger?.info({ image: req.imageDigest, configId, reused: "base" }, "app disk published");
+  return done("base");
 }

@@ -2,12 +2,28 @@
 // in-kernel copy otherwise), rewrite /walk/argv and /walk/env in place through the patch map, and
 // publish it atomically. Never reads a layer.
 import { constants as fsConstants, promises as fs } from "node:fs";
-import { publishFile, tempPathFor } from "../../lib/atomic.js";
+import { dirname } from "node:path";
+import { fsyncDir, publishFile, tempPathFor } from "../../lib/atomic.js";
 import { patchReservedFile, type PatchMap } from "../ext4/index.js";
 import type { EncodedRuntimeConfig } from "../runconfig.js";
 
 export const ARGV_FILE = "walk/argv";
 export const ENV_FILE = "walk/env";
+
+/**
+ * Publishes `baseDisk` itself as the app disk `finalPath` (a second name of the same immutable
+ * file), for the config the base disk was built with: nothing is copied. Both names are
+ * read-only for good, so sharing the inode is safe, and either may be removed on its own.
+ */
+export async function linkAppDisk(baseDisk: string, finalPath: string): Promise<void> {
+  try {
+    await fs.link(baseDisk, finalPath);
+  } catch (err) {
+    // A concurrent build of the same image and config got there first: same bytes, same name.
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  await fsyncDir(dirname(finalPath));
+}
 
 /** Writes the app disk `finalPath` as a patched copy of `baseDisk`; on failure nothing is left. */
 export async function deriveAppDisk(baseDisk: string, map: PatchMap, encoded: EncodedRuntimeConfig, finalPath: string): Promise<void> {

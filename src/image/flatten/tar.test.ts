@@ -92,6 +92,13 @@ void test("tar: an unread body is skipped, and a partly read one too", async () 
   assert.deepEqual(seen, ["one", "two", "three"]);
 });
 
+void test("tar: a numeric field that is not octal is a clear error", async () => {
+  const h = encodeHeader({ name: Buffer.from("f"), mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, typeflag: "0" });
+  h.write("0009x44\0", 100, "latin1");
+  fixChecksum(h);
+  await assert.rejects(headers(Buffer.concat([h, Buffer.alloc(1024)])), /tar header field mode is not an octal number/);
+});
+
 function fixChecksum(h: Buffer): void {
   h.fill(0x20, 148, 156);
   let sum = 0;

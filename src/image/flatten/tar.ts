@@ -63,32 +63,42 @@ function field(buf: Buffer, offset: number, length: number): string {
 
 /** An octal field (spaces and NULs around it allowed) or a GNU base-256 number. */
 function number(buf: Buffer, offset: number, length: number, name: string): number {
+  const end = offset + length;
   const first = buf[offset] ?? 0;
   if (first & 0x80) {
     if (first !== 0x80) throw bad(`tar header field ${name} is a negative or oversized base-256 number`);
     let v = 0;
-    for (let i = offset + 1; i < offset + length; i++) v = v * 256 + (buf[i] ?? 0);
+    for (let i = offset + 1; i < end; i++) v = v * 256 + (buf[i] ?? 0);
     if (!Number.isSafeInteger(v)) throw bad(`tar header field ${name} is too large`);
     return v;
   }
-  const text = buf.toString("latin1", offset, offset + length).replace(/[\0 ]+$/, "").replace(/^[\0 ]+/, "");
-  if (text === "") return 0;
-  if (!/^[0-7]+$/.test(text)) throw bad(`tar header field ${name} is not an octal number: ${JSON.stringify(text)}`);
-  const v = parseInt(text, 8);
+  // Parsed by hand: this runs several times per entry, and tens of thousands of entries are common.
+  let i = offset;
+  while (i < end && (buf[i] === 0x20 || buf[i] === 0)) i++;
+  let v = 0;
+  for (; i < end; i++) {
+    const c = buf[i] ?? 0;
+    if (c < 0x30 || c > 0x37) break;
+    v = v * 8 + (c - 0x30);
+  }
+  for (; i < end; i++) {
+    if (buf[i] !== 0x20 && buf[i] !== 0) throw bad(`tar header field ${name} is not an octal number: ${JSON.stringify(buf.toString("latin1", offset, end))}`);
+  }
   if (!Number.isSafeInteger(v)) throw bad(`tar header field ${name} is too large`);
   return v;
 }
 
 function checksumOk(h: Buffer): boolean {
   const stored = number(h, 148, 8, "chksum");
-  let unsigned = 0;
-  let signed = 0;
+  let unsigned = 8 * 0x20; // the checksum field counts as spaces
+  let high = 0; // bytes >= 0x80, which a signed sum counts 256 lower
   for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : (h[i] ?? 0);
+    if (i === 148) i = 156;
+    const b = h[i] as number;
     unsigned += b;
-    signed += b >= 0x80 ? b - 256 : b;
+    if (b >= 0x80) high++;
   }
-  return stored === unsigned || stored === signed;
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 function decimal(value: Buffer, key: string): number {

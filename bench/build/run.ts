@@ -1,0 +1,131 @@
+// Benchmark: converting images to app disks with walk against the peer pipeline
+// (`skopeo copy` to an OCI layout, `umoci unpack`, `mkfs.ext4 -d`), and walk against merely
+// decompressing the same layers. Run: `npx tsc -p . && node dist/bench/build/run.js`.
+// Sizes can be changed with BENCH_MB (default 150) and BENCH_DIR_ENTRIES (default 50000).
+import { spawnSync } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { buildImage, pseudoRandomBytes, writeOciLayout, type BuiltImage, type TarEntry } from "../../test/fixtures/images.js";
+import { buildAppDisk } from "../../src/image/build.js";
+import { compressionOf, decompress, type LayerInput } from "../../src/image/flatten/index.js";
+
+const MB = Number(process.env.BENCH_MB ?? 150);
+const DIR_ENTRIES = Number(process.env.BENCH_DIR_ENTRIES ?? 50_000);
+
+/** ~MB megabytes in ~5,000 files of varied size over 5 layers, half random, half text. */
+async function manyFilesImage(): Promise<BuiltImage> {
+  const files = 5000;
+  const layers = 5;
+  const avg = Math.floor((MB << 20) / files);
+  const random = pseudoRandomBytes("bench-build", avg * 2);
+  const text = Buffer.from("walk.io build benchmark: a line of compressible text for gzip to chew on\n".repeat(Math.ceil((avg * 2) / 74)));
+  const specs = [];
+  for (let l = 0; l < layers; l++) {
+    const entries: TarEntry[] = [{ type: "dir", path: `layer${l}/` }];
+    for (let i = 0; i < files / layers; i++) {
+      const size = Math.floor(avg * (0.25 + ((i * 7919) % 1000) / 666));
+      const half = Math.floor(size / 2);
+      if (i % 50 === 0) entries.push({ type: "dir", path: `layer${l}/d${i / 50}/` });
+      entries.push({ type: "file", path: `layer${l}/d${Math.floor(i / 50)}/f${i}`, content: Buffer.concat([random.subarray(i % avg, (i % avg) + half), text.subarray(0, size - half)]) });
+    }
+    specs.push({ entries, compression: "gzip" as const });
+  }
+  return buildImage({ layers: specs, config: { Cmd: ["/bin/true"] } });
+}
+
+async function bigDirImage(): Promise<BuiltImage> {
+  const entries: TarEntry[] = [{ type: "dir", path: "big/" }];
+  for (let i = 0; i < DIR_ENTRIES; i++) entries.push({ type: "file", path: `big/entry-${i.toString(36)}-${"x".repeat(i % 20)}`, content: i % 10 === 0 ? `file ${i}\n` : "" });
+  return buildImage({ layers: [{ entries, compression: "gzip" }], config: { Cmd: ["/bin/true"] } });
+}
+
+function layersFrom(layout: string, image: BuiltImage): LayerInput[] {
+  return image.layers.map((l) => ({
+    digest: l.digest,
+    diffId: l.diffId,
+    mediaType: l.mediaType,
+    open: async () => createReadStream(join(layout, "blobs", "sha256", l.digest.slice(7)), { highWaterMark: 1 << 20 }),
+  }));
+}
+
+function sh(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+}
+
+async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [(performance.now() - t0) / 1000, v];
+}
+
+/** Entries below `dir`: mkfs.ext4 -d does not size its inode table to what it is given. */
+function countEntries(dir: string): number {
+  const r = spawnSync("find", [dir], { encoding: "utf8", maxBuffer: 256 << 20 });
+  return r.stdout.split("\n").length;
+}
+
+function duBytes(dir: string): number {
+  const r = spawnSync("du", ["-sb", dir], { encoding: "utf8" });
+  return Number(r.stdout.split("\t")[0]);
+}
+
+async function benchOne(name: string, image: BuiltImage, work: string): Promise<void> {
+  const dir = join(work, name);
+  const layout = join(dir, "layout");
+  await mkdir(dir, { recursive: true });
+  await writeOciLayout(layout, [{ image, tag: "latest" }]);
+  const compressed = image.layers.reduce((n, l) => n + l.size, 0);
+  const uncompressed = image.layers.reduce((n, l) => n + l.tar.length, 0);
+  sh("sync", []);
+
+  const [decompressS] = await timed(async () => {
+    for (const l of layersFrom(layout, image)) for await (const _ of decompress(await l.open(), compressionOf(l.mediaType))) void _;
+  });
+  const [walkS, disk] = await timed(() => buildAppDisk({ layers: layersFrom(layout, image), imageDigest: image.digest, config: image.configJson, outDir: join(dir, "walk") }));
+  const [againS] = await timed(() => buildAppDisk({ layers: layersFrom(layout, image), imageDigest: image.digest, config: image.configJson, outDir: join(dir, "walk") }));
+  const [newConfigS, derived] = await timed(() =>
+    buildAppDisk({ layers: layersFrom(layout, image), imageDigest: image.digest, config: image.configJson, overrides: { env: ["BENCH=1"] }, outDir: join(dir, "walk") }),
+  );
+  if (derived.reused !== "base") throw new Error("the new config did not reuse the base disk");
+
+  const rootless = process.getuid?.() === 0 ? [] : ["--rootless"];
+  const [skopeoS] = await timed(() => sh("skopeo", ["copy", "-q", `oci:${layout}:latest`, `oci:${join(dir, "peer-layout")}:latest`]));
+  const [umociS] = await timed(() => sh("umoci", ["unpack", ...rootless, "--image", `${join(dir, "peer-layout")}:latest`, join(dir, "bundle")]));
+  const rootfs = join(dir, "bundle", "rootfs");
+  const size = Math.ceil((duBytes(rootfs) * 1.3 + (64 << 20)) / 4096) * 4096;
+  const peerDisk = join(dir, "peer.ext4");
+  const inodes = countEntries(rootfs) + 1024;
+  const [mkfsS] = await timed(() => {
+    sh("truncate", ["-s", String(size), peerDisk]);
+    sh("mkfs.ext4", ["-q", "-F", "-N", String(inodes), "-d", rootfs, peerDisk]);
+  });
+  const peerS = skopeoS + umociS + mkfsS;
+
+  const f = (s: number): string => `${s.toFixed(2)} s`;
+  console.log(`\n== ${name}: ${image.layers.length} layers, ${(compressed / 2 ** 20).toFixed(1)} MiB compressed, ${(uncompressed / 2 ** 20).toFixed(1)} MiB uncompressed`);
+  console.log(`walk build (new image)      ${f(walkS)}   disk ${(disk.sizeBytes / 2 ** 20).toFixed(1)} MiB`);
+  console.log(`walk build (same config)    ${f(againS)}`);
+  console.log(`walk build (new config)     ${f(newConfigS)}`);
+  console.log(`decompress layers only      ${f(decompressS)}`);
+  console.log(`peer: skopeo copy           ${f(skopeoS)}`);
+  console.log(`peer: umoci unpack          ${f(umociS)}`);
+  console.log(`peer: mkfs.ext4 -d          ${f(mkfsS)}   disk ${(size / 2 ** 20).toFixed(1)} MiB`);
+  console.log(`ratio walk / peer           ${(walkS / peerS).toFixed(2)}   (goal <= 0.5; without skopeo: ${(walkS / (umociS + mkfsS)).toFixed(2)})`);
+  console.log(`ratio walk / decompress     ${(walkS / decompressS).toFixed(2)}   (goal <= 1.25)`);
+  console.log(`ratio new config / new image ${(newConfigS / walkS).toFixed(3)}`);
+}
+
+const work = await mkdtemp(join(tmpdir(), "walk-bench-build-"));
+try {
+  console.log(`building fixture images (${MB} MB / 5000 files, and ${DIR_ENTRIES} entries in one directory)…`);
+  const many = await manyFilesImage();
+  await benchOne("many-files", many, work);
+  const big = await bigDirImage();
+  await benchOne("big-directory", big, work);
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
