@@ -6,3 +6,4 @@ export * from "./bounded.js";
 export * from "./exec.js";
 export * from "./log.js";
 export * from "./version.js";
+export * from "./rwlock.js";

@@ -27,7 +27,7 @@ export async function openSource(ref: ImageReference, opts: OpenSourceOptions): 
     case "oci-layout":
       return openOciLayout(ref.path, ref.tag);
     case "docker-archive":
-      return openDockerArchive(ref.path);
+      return openDockerArchive(ref.path, ref.image);
   }
 }
 

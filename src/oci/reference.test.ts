@@ -44,7 +44,8 @@ test("local transports: oci layout with and without a tag, docker-archive", () =
     ["oci:/tmp/layout:v1.0", { kind: "oci-layout", path: "/tmp/layout", tag: "v1.0" }],
     ["oci:./rel:org/app:1", { kind: "oci-layout", path: "./rel", tag: "org/app:1" }],
     ["docker-archive:/tmp/a.tar", { kind: "docker-archive", path: "/tmp/a.tar" }],
-    ["docker-archive:/tmp/a:b.tar", { kind: "docker-archive", path: "/tmp/a:b.tar" }],
+    ["docker-archive:/tmp/a.tar:app:1", { kind: "docker-archive", path: "/tmp/a.tar", image: "app:1" }],
+    ["docker-archive:/tmp/a.tar:@1", { kind: "docker-archive", path: "/tmp/a.tar", image: "@1" }],
   ];
   for (const [input, want] of cases) {
     const ref = parseReference(input);
@@ -76,6 +77,8 @@ test("invalid references are invalid_argument errors naming the reference", () =
     ["oci:/p:", /not a valid OCI layout reference name/],
     ["oci:/p:a b", /not a valid OCI layout reference name/],
     ["docker-archive:", /docker-archive: needs a path/],
+    ["docker-archive:/tmp/a.tar:", /image to select after the path is empty/],
+    ["docker-archive:/tmp/a.tar:Bad:Name", /invalid image reference/],
   ];
   for (const [input, why] of bad) {
     assert.throws(() => parseReference(input), (err: unknown) => {

@@ -1,6 +1,6 @@
 // Image references as users type them, parsed the way docker does, plus the two local transports:
 // `nginx` -> docker.io/library/nginx:latest, `localhost:5000/x`, `ghcr.io/o/r@sha256:...`,
-// `oci:PATH[:TAG]`, `docker-archive:PATH`. Validation follows the distribution spec grammar so a
+// `oci:PATH[:TAG]`, `docker-archive:PATH[:NAME[:TAG]|:@N]`. Validation follows the distribution spec grammar so a
 // reference that reaches a URL or a path is well-formed. No I/O here.
 import { WalkError, isWalkError } from "../lib/errors.js";
 import { parseDigest } from "./manifest.js";
@@ -27,6 +27,8 @@ export interface OciLayoutReference {
 export interface DockerArchiveReference {
   kind: "docker-archive";
   path: string;
+  /** Which image of a multi-image archive: one of its RepoTags (NAME[:TAG]) or "@N" (0-based). */
+  image?: string;
 }
 
 export type ImageReference = RegistryReference | OciLayoutReference | DockerArchiveReference;
@@ -50,22 +52,32 @@ function invalid(ref: string, why: string, code: "invalid_argument" | "unsupport
 /** Parses any reference a user can pass to `walk image pull`. Throws invalid_argument. */
 export function parseReference(input: string): ImageReference {
   if (input.startsWith("oci:")) return parseOciLayout(input);
-  if (input.startsWith("docker-archive:")) {
-    const path = input.slice("docker-archive:".length);
-    if (path === "") throw invalid(input, "docker-archive: needs a path to a docker save tarball");
-    return { kind: "docker-archive", path };
-  }
+  if (input.startsWith("docker-archive:")) return parseDockerArchive(input);
   return parseRegistryReference(input.startsWith("docker://") ? input.slice("docker://".length) : input, input);
 }
 
+/** Splits "PATH[:REST]" at the first colon, as skopeo does, so PATH cannot contain one. */
+function splitTransport(input: string, prefix: string): { path: string; rest: string | undefined } {
+  const body = input.slice(prefix.length);
+  const colon = body.indexOf(":");
+  return colon === -1 ? { path: body, rest: undefined } : { path: body.slice(0, colon), rest: body.slice(colon + 1) };
+}
+
+function parseDockerArchive(input: string): DockerArchiveReference {
+  const { path, rest } = splitTransport(input, "docker-archive:");
+  if (path === "") throw invalid(input, "docker-archive: needs a path to a docker save tarball");
+  if (rest === undefined) return { kind: "docker-archive", path };
+  if (rest === "") throw invalid(input, "the image to select after the path is empty: give NAME[:TAG] or @INDEX");
+  if (/^@\d+$/.test(rest)) return { kind: "docker-archive", path, image: rest };
+  // An archive's RepoTags are docker references; validate the same way.
+  parseRegistryReference(rest, input);
+  return { kind: "docker-archive", path, image: rest };
+}
+
 function parseOciLayout(input: string): OciLayoutReference {
-  const rest = input.slice("oci:".length);
-  // Like skopeo, the first colon separates the path from the tag, so the path cannot contain one.
-  const colon = rest.indexOf(":");
-  const path = colon === -1 ? rest : rest.slice(0, colon);
+  const { path, rest: tag } = splitTransport(input, "oci:");
   if (path === "") throw invalid(input, "oci: needs a path to an OCI image layout directory");
-  if (colon === -1) return { kind: "oci-layout", path };
-  const tag = rest.slice(colon + 1);
+  if (tag === undefined) return { kind: "oci-layout", path };
   if (!OCI_REF_NAME.test(tag)) throw invalid(input, `${JSON.stringify(tag)} is not a valid OCI layout reference name`);
   return { kind: "oci-layout", path, tag };
 }
@@ -142,7 +154,7 @@ export function formatReference(ref: ImageReference): string {
     case "oci-layout":
       return ref.tag === undefined ? `oci:${ref.path}` : `oci:${ref.path}:${ref.tag}`;
     case "docker-archive":
-      return `docker-archive:${ref.path}`;
+      return ref.image === undefined ? `docker-archive:${ref.path}` : `docker-archive:${ref.path}:${ref.image}`;
     case "registry":
       return `${ref.registry}/${ref.repository}${ref.tag === undefined ? "" : `:${ref.tag}`}${ref.digest === undefined ? "" : `@${ref.digest}`}`;
   }

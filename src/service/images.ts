@@ -4,10 +4,10 @@
 // for images.
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { WalkError, type Logger } from "../lib/index.js";
+import { RwLock, WalkError, type Logger } from "../lib/index.js";
 import { formatReference, parseReference, type ImageReference } from "../oci/reference.js";
 import { hostPlatform, parsePlatform, formatPlatform } from "../oci/platform.js";
-import type { ImageConfig } from "../oci/types.js";
+import type { ImageConfig, Platform } from "../oci/types.js";
 import { openSource, verifyRegistryLogin, type RegistryOptions } from "../oci/open.js";
 import { BlobStore } from "../image/store/index.js";
 import { pullImage } from "../image/pull.js";
@@ -17,7 +17,7 @@ import type { BlobRecord, ImageRecord, ImageRepository } from "../store/index.js
 import type { DaemonPaths } from "../daemon/paths.js";
 import type { JobRecord } from "../store/index.js";
 import type { AppDiskResultWire, BuildRequest, ImageDetailWire, ImageSummaryWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
-import type { JobService } from "./jobs.js";
+import type { JobContext, JobService } from "./jobs.js";
 
 export interface ImageServiceDeps {
   repo: ImageRepository;
@@ -33,6 +33,11 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const DIGEST_PREFIX = /^(?:sha256:)?([0-9a-f]{4,64})$/;
 
 export class ImageService {
+  /**
+   * Pulls and builds hold the shared side; prune holds it alone, so it never deletes a blob or a
+   * temp file that a running pull or build is about to record.
+   */
+  private readonly storeLock = new RwLock();
   /** Builds in flight by app disk id, so concurrent requests for one disk share one build. */
   private readonly builds = new Map<string, Promise<AppDiskResultWire>>();
 
@@ -51,41 +56,38 @@ export class ImageService {
     const ref = parseReference(req.reference);
     const platform = req.platform === undefined ? hostPlatform() : parsePlatform(req.platform);
     const recorded = { reference: formatReference(ref), platform: formatPlatform(platform) };
-    return this.deps.jobs.start("pull", recorded, async ({ emit, signal }) => {
-      const { repo, log, registry } = this.deps;
-      const source = await openSource(ref, { ...registry, log, credentials: req.auth });
-      try {
-        const { image, blobs } = await pullImage({
-          source,
-          platform,
-          store: this.store,
-          concurrency: registry.concurrency,
-          signal,
-          logger: log,
-          onProgress: emit,
-        });
-        const cfg = image.config.parsed;
-        repo.saveImage(
-          {
-            digest: image.digest,
-            indexDigest: image.indexDigest ?? null,
-            name: nameOf(ref),
-            os: cfg.os,
-            architecture: cfg.architecture,
-            variant: cfg.variant ?? null,
-            configDigest: image.config.digest,
-            size: image.config.bytes.length + image.layers.reduce((n, l) => n + l.size, 0),
-            configJson: image.config.bytes.toString("utf8"),
-          },
-          blobs.map((b): BlobRecord => ({ digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.kind })),
-          tagOf(ref),
-        );
-        log.info({ reference: recorded.reference, digest: image.digest }, "pulled image");
-        return { digest: image.digest, reference: recorded.reference };
-      } finally {
-        await source.close();
-      }
-    });
+    return this.deps.jobs.start("pull", recorded, ({ emit, signal }) =>
+      this.storeLock.shared(() => this.pull(ref, platform, req.auth, emit, signal)),
+    );
+  }
+
+  private async pull(ref: ImageReference, platform: Platform, auth: PullRequest["auth"], emit: JobContext["emit"], signal: AbortSignal): Promise<{ digest: string; reference: string }> {
+    const { repo, log, registry } = this.deps;
+    const source = await openSource(ref, { ...registry, log, credentials: auth });
+    try {
+      const { image, blobs } = await pullImage({ source, platform, store: this.store, concurrency: registry.concurrency, signal, logger: log, onProgress: emit });
+      const cfg = image.config.parsed;
+      repo.saveImage(
+        {
+          digest: image.digest,
+          indexDigest: image.indexDigest ?? null,
+          name: nameOf(ref),
+          os: cfg.os,
+          architecture: cfg.architecture,
+          variant: cfg.variant ?? null,
+          configDigest: image.config.digest,
+          size: image.config.bytes.length + image.layers.reduce((n, l) => n + l.size, 0),
+          configJson: image.config.bytes.toString("utf8"),
+        },
+        blobs.map((b): BlobRecord => ({ digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.kind })),
+        tagOf(ref),
+      );
+      const reference = formatReference(ref);
+      log.info({ reference, digest: image.digest }, "pulled image");
+      return { digest: image.digest, reference };
+    } finally {
+      await source.close();
+    }
   }
 
   /**
@@ -102,7 +104,9 @@ export class ImageService {
     return this.deps.jobs.start("build", { reference: req.reference, image_digest: image.digest, config_id: configId }, async ({ emit, signal }) => {
       let build = this.builds.get(id);
       if (!build) {
-        build = this.build(image, config, overrides, (p) => emit({ type: "build", ...p }), signal).finally(() => this.builds.delete(id));
+        build = this.storeLock
+          .shared(() => this.build(image, config, overrides, (p) => emit({ type: "build", ...p }), signal))
+          .finally(() => this.builds.delete(id));
         this.builds.set(id, build);
       }
       return build;
@@ -190,7 +194,11 @@ export class ImageService {
    * Removes what nothing references: blobs of no image, app disks no machine uses (rebuilt
    * cheaply from their image's base disk), files walk has no record of, and stale ingests.
    */
-  async prune(): Promise<PruneResultWire> {
+  prune(): Promise<PruneResultWire> {
+    return this.storeLock.exclusive(() => this.pruneUnlocked());
+  }
+
+  private async pruneUnlocked(): Promise<PruneResultWire> {
     const { repo, log } = this.deps;
     const removed: string[] = [];
     const removedDisks: string[] = [];
@@ -224,11 +232,10 @@ export class ImageService {
 
   /**
    * Deletes files in the disks dir that no app disk row or existing image's base accounts for.
-   * Skipped while a build runs: its temp files are unrecorded until it publishes.
+   * Runs under the exclusive store lock, so no build has unpublished files.
    */
   private async removeUnrecordedDisks(): Promise<number> {
     const { repo, paths } = this.deps;
-    if (this.builds.size > 0) return 0;
     const keep = new Set(repo.appDisks().map((d) => d.path));
     for (const image of repo.list()) {
       const base = basePaths(paths.disks, image.digest);
