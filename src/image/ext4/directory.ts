@@ -85,7 +85,7 @@ export function encodeDirectory(selfIno: number, parentIno: number, entries: rea
   const linear = packBlocks([...dots, ...entries]);
   if (linear.firsts.length === 1) return { bytes: linear.buf, indexed: false };
 
-  const hashed = entries.map((e) => ({ e, hash: dirHash(Buffer.from(e.name, "latin1"), hashSeed) }));
+  const hashed = entries.map((e) => ({ e, hash: dirHash(e.name, hashSeed) }));
   hashed.sort((a, b) => a.hash - b.hash || (a.e.name < b.e.name ? -1 : 1));
   const leaves = packBlocks(hashed.map((h) => h.e));
   const leafCount = leaves.firsts.length;
