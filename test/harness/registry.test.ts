@@ -110,3 +110,19 @@ void test("token registry: a token stops working at the registry ttlSeconds afte
     await reg.stop();
   }
 });
+
+void test("token registry over TLS: the CA and certs dir work for registry and pusher alike", async () => {
+  const reg = await startRegistry({ mode: "token", tls: true });
+  try {
+    assert.ok(reg.url.startsWith("https://") && reg.ca !== undefined);
+    const image = await buildSampleImage();
+    await reg.push("walk/sample", "v1", image);
+    const { username, password } = reg.credentials!;
+    const r = await skopeoRaw(reg, "walk/sample:v1", { creds: `${username}:${password}` });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sha256(r.stdout), image.digest);
+    assert.ok(reg.tokenService!.issued.some((t) => t.user === username && t.granted.includes("repository:walk/sample:pull")));
+  } finally {
+    await reg.stop();
+  }
+});
