@@ -39,6 +39,8 @@ async function jailFixture(t: TestContext): Promise<{ dir: string; base: string;
     consoleLogPath: join(dir, "console.log"),
     agentChannel: join(dir, "run", "agent.sock"),
     runtimeDir: join(dir, "run"),
+    // Generous bounds: the stand-in is a Node process and CI machines are busy.
+    timeouts: { socketMs: 20_000, requestMs: 10_000 },
   };
   return { dir, base, spec, standin, config, jailer };
 }
@@ -88,6 +90,9 @@ test("a jailed VM: jailer command, hard-linked chroot, in-jail paths, unprivileg
   assert.match(status, new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}`, "m"), "the VMM dropped to the jail uid");
   const info = (await new FirecrackerApiClient(vm.record!.controlSocket, 2000).send(requests.describeInstance())) as requests.InstanceInfo;
   assert.equal(info.id, f.spec.id);
+  // A second start of the same machine must not tear down the running VM's jail.
+  await assert.rejects(driver.create(f.spec).start(), (e) => isWalkError(e, "conflict") && /in use by a running process/.test(e.message));
+  assert.ok(existsSync(join(chroot, "drives", "vdc")) && existsSync(vm.record!.controlSocket), "the running VM's jail is intact");
 
   const files = { statePath: join(f.dir, "snaps", "state"), memoryPath: join(f.dir, "snaps", "memory") };
   await vm.snapshot(files);

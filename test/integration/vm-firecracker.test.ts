@@ -49,7 +49,8 @@ async function fixture(t: TestContext, opts: { modes?: StandinMode[]; spec?: Par
     consoleLogPath: join(dir, "console.log"),
     agentChannel: join(dir, "run", "agent.sock"),
     runtimeDir: join(dir, "run"),
-    timeouts: { socketMs: 5000, requestMs: 5000 },
+    // Generous bounds: the stand-in is a Node process and CI machines are busy. Not timing assertions.
+    timeouts: { socketMs: 20_000, requestMs: 10_000 },
     ...opts.spec,
   };
   const driver = new FirecrackerDriver(config);
@@ -159,8 +160,14 @@ test("the stand-in refuses what Firecracker refuses before boot", async (t) => {
   const sock = join(f.dir, "manual.sock");
   const child = spawn(f.standin.firecrackerPath, ["--api-sock", sock, "--id", "manual"], { stdio: "ignore" });
   t.after(() => child.kill("SIGKILL"));
-  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
   const client = new FirecrackerApiClient(sock, 2000);
+  // Bounded wait until the stand-in answers (it is slow to start on a busy machine).
+  for (let i = 0; ; i++) {
+    const up = await client.send(requests.describeInstance()).then(() => true, () => false);
+    if (up) break;
+    assert.ok(i < 500, "the stand-in never answered on its socket");
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await assert.rejects(client.send(requests.action("InstanceStart")), codeIs("invalid_argument", /without kernel configuration/));
   await assert.rejects(client.send(requests.action("SendCtrlAltDel")), codeIs("invalid_argument", /not supported before starting/));
   await assert.rejects(client.send(requests.patchVm("Paused")), codeIs("invalid_argument", /not supported before starting/));

@@ -100,18 +100,23 @@ class FirecrackerVm implements VmHandle {
   async start(opts: StartOptions = {}): Promise<void> {
     if (this.current !== "new") throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was already started (state ${this.current})`);
     validateMachineSpec(this.spec);
-    await checkBinaries(this.config);
-    this.current = "starting";
     const spec = this.spec;
     const layout = firecrackerLayout(this.config, spec);
+    await checkBinaries(this.config);
+    this.current = "starting";
     this.layout = layout;
     const timeouts = timeoutsOf(spec);
+    const jailer = this.config.jailer;
+    let builtJail = false;
     try {
       await fs.mkdir(spec.runtimeDir, { recursive: true, mode: 0o700 });
+      // Before anything is removed or built: a live VMM on these sockets is another start's VM.
       await claimSocketPath(layout.apiSocket.host, "Firecracker API socket");
       if (layout.agent) await claimSocketPath(layout.agent.host, "agent socket");
-      const jailer = this.config.jailer;
-      if (jailer) await prepareJail(layout, spec, jailer, opts.restore);
+      if (jailer) {
+        builtJail = true;
+        await prepareJail(layout, spec, jailer, opts.restore);
+      }
       // Firecracker opens its log and metrics files but does not create them (docs/logger.md).
       for (const p of [layout.vmmLog.host, layout.metrics.host]) {
         await (await fs.open(p, "a", 0o600)).close();
@@ -122,7 +127,7 @@ class FirecrackerVm implements VmHandle {
         : [this.config.firecrackerPath, ["--api-sock", layout.apiSocket.vmm, "--id", spec.id]];
       this.track(await spawnVmm(file, args, spec.consoleLogPath, layout.vmmLog.host));
     } catch (err) {
-      await removeJail(layout).catch(() => undefined);
+      if (builtJail) await removeJail(layout).catch(() => undefined);
       this.current = "exited";
       throw asWalkError(err);
     }
