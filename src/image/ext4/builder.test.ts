@@ -132,6 +132,7 @@ test("bad trees fail with errors that name the entry", async () => {
   await expectFinishError(async () => dir({ c: meta({ kind: "char", rdev: { major: 4096, minor: 0 } }) }), "invalid_argument", /"\/c": device numbers/);
   await expectFinishError(async () => dir({ "lost+found": meta({ kind: "fifo" }) }), "unsupported", /fifo at \/lost\+found/);
   await expectFinishError(async () => dir({ f: meta({ kind: "fifo", xattrs: new Map([["os2.x", Buffer.from("1")]]) }) }), "unsupported", /"\/f".*os2\.x/);
+  await expectFinishError(async () => dir({ f: meta({ kind: "fifo", xattrs: new Map([["user.a\0b", Buffer.from("1")]]) }) }), "invalid_argument", /"\/f": xattr name .* has a NUL/);
   await expectFinishError(async () => dir({ f: meta({ kind: "fifo", xattrs: new Map([["user.huge", Buffer.alloc(4000)], ["user.more", Buffer.alloc(200)]]) }) }), "size_exceeded", /"\/f": xattrs need \d+ bytes/);
   await expectFinishError(async (b) => {
     const f = await file(b, "data");
@@ -167,6 +168,19 @@ test("content longer or shorter than declared is rejected and its blocks are giv
     await assert.rejects(b.writeData(chunks(Buffer.alloc(2 << 20, 1)), 1 << 20), (e: unknown) => isWalkError(e, "invalid_argument") && /longer than its declared 1048576 bytes/.test(e.message));
     await assert.rejects(b.writeData(chunks(Buffer.alloc(5000, 1)), 9000), (e: unknown) => isWalkError(e, "invalid_argument") && /ended after 5000 of its declared 9000 bytes/.test(e.message));
     await assert.rejects(b.writeData(chunks(Buffer.alloc(1)), -1), (e: unknown) => isWalkError(e, "invalid_argument"));
+    // One write at a time, and no finish while one runs.
+    let resume = (): void => {};
+    async function* slow(): AsyncIterable<Uint8Array> {
+      yield Buffer.from("a");
+      await new Promise<void>((r) => (resume = r));
+      yield Buffer.from("b");
+    }
+    const pending = b.writeData(slow(), 2);
+    await new Promise((r) => setImmediate(r));
+    await assert.rejects(b.writeData(chunks(Buffer.from("x")), 1), (e: unknown) => isWalkError(e, "internal") && /before the previous call finished/.test(e.message));
+    await assert.rejects(b.finish(dir({})), (e: unknown) => isWalkError(e, "conflict") && /still running/.test(e.message));
+    resume();
+    b.release(await pending);
     const after = await b.writeData(chunks(Buffer.from("ok")), 2);
     assert.equal(after.extents[0]!.physical, first.extents[0]!.physical + 3);
     await b.finish(dir({ a: meta({ kind: "file", data: first }), b: meta({ kind: "file", data: after }) }));

@@ -13,7 +13,7 @@ import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, INDEX_FL, INODE_SIZE, MAX_BLO
 import { encodeInode, I_BLOCK_OFFSET, type InodeFields } from "./inode.js";
 import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
-import { planInodes, type PlannedInode } from "./plan.js";
+import { displayPath, planInodes, type PlannedInode } from "./plan.js";
 import { reservedExtents, withReservedFiles, type ReservedFileSpec } from "./reserved.js";
 import { encodeGroupDescs, encodeSuperblock, hashSeed, type GroupDesc } from "./superblock.js";
 import { BlockWriter } from "./writer.js";
@@ -137,6 +137,7 @@ export class Ext4Builder implements DataSink {
    */
   async finish(root: Node, options: FinishOptions = {}): Promise<Ext4Result> {
     this.assertOpen();
+    if (this.area.busy) throw new WalkError("conflict", "finish called while a writeData call is still running");
     this.state = "finishing";
     try {
       const result = await this.writeAll(root, options);
@@ -289,7 +290,7 @@ export class Ext4Builder implements DataSink {
       for (let b = start; b < start + length; b++) {
         const mask = 1 << (b & 7);
         if ((bitmap[b >>> 3]! & mask) !== 0) {
-          throw new WalkError("internal", `block ${b} of ${owner === undefined ? "the metadata" : `entry ${owner.path}`} belongs to another file too`);
+          throw new WalkError("internal", `block ${b} of ${owner === undefined ? "the metadata" : `entry ${displayPath(owner)}`} belongs to another file too`);
         }
         bitmap[b >>> 3]! |= mask;
       }

@@ -14,18 +14,23 @@ export const MAX_FILE_SIZE = 2 ** 32 * BLOCK_SIZE;
 
 export class DataArea {
   private readonly buf = Buffer.allocUnsafe(CHUNK_BLOCKS * BLOCK_SIZE);
-  private busy = false;
+  private writing = false;
 
   constructor(
     private readonly fh: FileHandle,
     private readonly alloc: BlockAllocator,
   ) {}
 
+  /** A write is under way. */
+  get busy(): boolean {
+    return this.writing;
+  }
+
   async write(source: AsyncIterable<Uint8Array>, size: number): Promise<FileData> {
     if (!Number.isSafeInteger(size) || size < 0) throw new WalkError("invalid_argument", `file size ${size} is not a byte count`);
     if (size > MAX_FILE_SIZE) throw new WalkError("size_exceeded", `a file of ${size} bytes is larger than ext4 allows (${MAX_FILE_SIZE})`);
-    if (this.busy) throw new WalkError("internal", "writeData called again before the previous call finished");
-    this.busy = true;
+    if (this.writing) throw new WalkError("internal", "writeData called again before the previous call finished");
+    this.writing = true;
     const extents: DataExtent[] = [];
     try {
       let received = 0;
@@ -62,7 +67,7 @@ export class DataArea {
       for (const e of extents) this.alloc.release({ start: e.physical, length: e.length });
       throw err;
     } finally {
-      this.busy = false;
+      this.writing = false;
     }
   }
 

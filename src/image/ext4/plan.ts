@@ -25,6 +25,8 @@ import {
   S_IFSOCK,
 } from "./format.js";
 import { layoutXattrs, type XattrLayout } from "./xattr.js";
+
+const NO_XATTRS: XattrLayout = { inline: null, block: null };
 import { MAX_FILE_SIZE } from "./data-area.js";
 
 export interface ReservedCapacity {
@@ -37,8 +39,9 @@ export interface ReservedCapacity {
 export interface PlannedInode {
   ino: number;
   node: Node;
-  /** The first path the inode was found at (binary string), for messages. */
-  path: string;
+  /** Where the inode was first found, for messages (see pathOf): its directory and name. */
+  parent: PlannedInode | undefined;
+  name: string;
   links: number;
   typeBits: number;
   /** Encoded directory blocks (kind "dir"). */
@@ -61,18 +64,27 @@ const TYPES: Record<Node["kind"], [number, number]> = {
   socket: [S_IFSOCK, FT_SOCK],
 };
 
-/** A path for messages: the bytes read as UTF-8 where they are, quoted. */
-export function displayPath(path: string): string {
-  return JSON.stringify(Buffer.from(path === "" ? "/" : path, "latin1").toString("utf8"));
+/** A place in the tree: built into a path string only when a message needs it. */
+interface Location {
+  parent: PlannedInode | undefined;
+  name: string;
 }
 
-function bad(path: string, what: string): WalkError {
-  return new WalkError("invalid_argument", `entry ${displayPath(path)}: ${what}`);
+/** The path of a location for messages, quoted, its bytes read as UTF-8 where they are. */
+export function displayPath(loc: Location): string {
+  const parts: string[] = [];
+  for (let q: Location | undefined = loc; q?.parent !== undefined; q = q.parent) parts.push(q.name);
+  const path = parts.length === 0 ? "/" : parts.reverse().map((n) => `/${n}`).join("");
+  return JSON.stringify(Buffer.from(path, "latin1").toString("utf8"));
 }
 
-function checkName(name: string, dirPath: string): void {
+function bad(loc: Location, what: string): WalkError {
+  return new WalkError("invalid_argument", `entry ${displayPath(loc)}: ${what}`);
+}
+
+function checkName(name: string, dir: Location): void {
   if (name.length === 0 || name.length > 255 || name === "." || name === ".." || /[/\0]|[^\0-\xff]/.test(name)) {
-    throw bad(dirPath, `has a child with an invalid name ${JSON.stringify(name)} (1 to 255 bytes, no "/" or NUL, not "." or "..")`);
+    throw bad(dir, `has a child with an invalid name ${JSON.stringify(name)} (1 to 255 bytes, no "/" or NUL, not "." or "..")`);
   }
 }
 
@@ -80,7 +92,7 @@ function isUint32(n: unknown): boolean {
   return Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) < 2 ** 32;
 }
 
-function checkNode(n: Node, path: string, dataStart: number, dataEnd: number, reserved: boolean): void {
+function checkNode(n: Node, path: Location, dataStart: number, dataEnd: number, reserved: boolean): void {
   if (!(n.kind in TYPES)) throw bad(path, `unknown kind ${String(n.kind)}`);
   if (!isUint32(n.uid) || !isUint32(n.gid)) throw bad(path, `uid ${n.uid} or gid ${n.gid} is not a 32-bit id`);
   if (!Number.isSafeInteger(n.mode) || n.mode < 0 || n.mode > 0o7777) throw bad(path, `mode ${n.mode} is not a permission mask`);
@@ -134,14 +146,15 @@ export interface PlanInput {
 /** Inodes in inode-number order: root (2) first, then 11, 12, ... */
 export function planInodes(input: PlanInput): PlannedInode[] {
   const { root } = input;
-  if (root.kind !== "dir") throw bad("", "the root must be a directory");
+  if (root.kind !== "dir") throw bad({ parent: undefined, name: "" }, "the root must be a directory");
   const planned = new Map<Node, PlannedInode>();
   const order: PlannedInode[] = [];
   let nextIno = FIRST_INO;
 
-  const add = (node: Node, ino: number, path: string): PlannedInode => {
-    checkNode(node, path, input.dataStart, input.dataEnd, input.reserved.has(node));
-    const p: PlannedInode = { ino, node, path, links: 0, typeBits: TYPES[node.kind][0], xattrs: layoutXattrs(node.xattrs, `entry ${displayPath(path)}`) };
+  const add = (node: Node, ino: number, loc: Location): PlannedInode => {
+    checkNode(node, loc, input.dataStart, input.dataEnd, input.reserved.has(node));
+    const xattrs = node.xattrs.size === 0 ? NO_XATTRS : layoutXattrs(node.xattrs, `entry ${displayPath(loc)}`);
+    const p: PlannedInode = { ino, node, parent: loc.parent, name: loc.name, links: 0, typeBits: TYPES[node.kind][0], xattrs };
     const r = input.reserved.get(node);
     if (r !== undefined) p.reserved = r;
     else if (node.kind === "file") p.extents = node.data!.extents;
@@ -150,7 +163,7 @@ export function planInodes(input: PlanInput): PlannedInode[] {
     return p;
   };
 
-  const rootPlan = add(root, ROOT_INO, "");
+  const rootPlan = add(root, ROOT_INO, { parent: undefined, name: "" });
   const stack: { plan: PlannedInode; parent: number }[] = [{ plan: rootPlan, parent: ROOT_INO }];
   while (stack.length > 0) {
     const { plan: dir, parent } = stack.pop()!;
@@ -158,14 +171,13 @@ export function planInodes(input: PlanInput): PlannedInode[] {
     const entries: DirEntry[] = [];
     const subdirs: PlannedInode[] = [];
     for (const name of names) {
-      checkName(name, dir.path);
+      checkName(name, dir);
       const child = dir.node.children!.get(name)!;
-      const path = `${dir.path}/${name}`;
       let p = planned.get(child);
-      if (p === undefined) p = add(child, nextIno++, path);
-      else if (child.kind === "dir") throw bad(path, "is a directory that appears twice in the tree");
+      if (p === undefined) p = add(child, nextIno++, { parent: dir, name });
+      else if (child.kind === "dir") throw bad({ parent: dir, name }, "is a directory that appears twice in the tree");
       if (child.kind === "dir") subdirs.push(p);
-      else if (++p.links > LINK_MAX) throw new WalkError("size_exceeded", `entry ${displayPath(p.path)} has more than ${LINK_MAX} hard links`);
+      else if (++p.links > LINK_MAX) throw new WalkError("size_exceeded", `entry ${displayPath(p)} has more than ${LINK_MAX} hard links`);
       entries.push({ name, ino: p.ino, fileType: TYPES[child.kind][1] });
     }
     const encoded = encodeDirectory(dir.ino, parent, entries, input.hashSeed);

@@ -78,6 +78,7 @@ function aclToDisk(value: Buffer, where: string): Buffer {
 }
 
 function toAttr(fullName: string, value: Buffer, where: string): Attr {
+  if (/[\0]|[^\0-\xff]/.test(fullName)) throw new WalkError("invalid_argument", `${where}: xattr name ${JSON.stringify(fullName)} has a NUL or a character that is not a byte`);
   for (const [prefix, index] of PREFIXES) {
     if (index === 2 || index === 3) {
       if (fullName === prefix) return { index, name: Buffer.alloc(0), value: aclToDisk(value, where) };
