@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWalkError } from "../../src/lib/index.js";
 import { FirecrackerApiClient, FirecrackerDriver, DEFAULT_CONFIG_HINT, firecrackerHostProblems, requests, isSameProcessAlive, type FirecrackerConfig, type MachineSpec, type VmHandle, type VmRecord } from "../../src/vm/index.js";
-import { createStandin, type Standin, type StandinMode } from "../harness/firecracker/control.js";
+import { createStandin, FIRECRACKER_SPEC_PATH, type Standin, type StandinMode } from "../harness/firecracker/control.js";
+import { describeViolation, loadFirecrackerApiSpec } from "../harness/firecracker/api-spec.js";
 
 interface Fixture {
   dir: string;
@@ -69,6 +70,33 @@ const codeIs = (code: string, pattern: RegExp) => (e: unknown) => {
   assert.match(e.message, pattern);
   return true;
 };
+
+test("every request builder yields a method, path and body the published spec accepts", () => {
+  const spec = loadFirecrackerApiSpec(FIRECRACKER_SPEC_PATH);
+  const all = [
+    requests.describeInstance(),
+    requests.getMachineConfig(),
+    requests.putLogger({ log_path: "/l", level: "Warning", show_level: true, show_log_origin: false }),
+    requests.putMetrics({ metrics_path: "/m" }),
+    requests.putMachineConfig({ vcpu_count: 32, mem_size_mib: 1, smt: false, track_dirty_pages: true }),
+    requests.putBootSource({ kernel_image_path: "/k", boot_args: "console=ttyS0" }),
+    requests.putDrive({ drive_id: "vdc", path_on_host: "/s", is_root_device: false, is_read_only: false }),
+    requests.putNetworkInterface({ iface_id: "eth0", host_dev_name: "wk1", guest_mac: "06:00:ac:10:00:02" }),
+    requests.putVsock({ guest_cid: requests.GUEST_CID, uds_path: "/v.sock" }),
+    ...(["InstanceStart", "SendCtrlAltDel", "FlushMetrics"] as const).map((a) => requests.action(a)),
+    requests.patchVm("Paused"),
+    requests.patchVm("Resumed"),
+    requests.createSnapshot({ snapshot_type: "Full", snapshot_path: "/s", mem_file_path: "/m" }),
+    requests.loadSnapshot({ snapshot_path: "/s", mem_backend: { backend_type: "File", backend_path: "/m" }, resume_vm: true }),
+    requests.loadSnapshot({ snapshot_path: "/s", mem_backend: { backend_type: "File", backend_path: "/m" }, resume_vm: false, vsock_override: { uds_path: "/v" } }),
+  ];
+  for (const r of all) {
+    const found = spec.find(r.method, r.path);
+    assert.ok(found, `${r.method} ${r.path} is in the spec`);
+    assert.equal(found.route.body !== undefined, r.body !== undefined, `${r.method} ${r.path}: a body exactly when the spec takes one`);
+    if (found.route.body) assert.ok(found.route.body.validate(r.body), `${r.method} ${r.path}: ${describeViolation(found.route.body.validate)}`);
+  }
+});
 
 test("start configures Firecracker in order with spec-valid bodies, boots, and stop is graceful", async (t) => {
   const f = await fixture(t);
