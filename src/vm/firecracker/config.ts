@@ -79,5 +79,16 @@ export async function firecrackerHostProblems(config: FirecrackerConfig): Promis
   } catch {
     problems.push({ problem: "/dev/kvm is missing or not read-write for walkd", fix: "enable virtualization (KVM) on the host and load the kvm_intel or kvm_amd module" });
   }
+  if (await exists("/sys/module/kvm_pvm")) {
+    // PVM (a KVM for nested, unprivileged guests) cannot run an ordinary guest kernel.
+    problems.push({ problem: "KVM on this host is PVM (module kvm_pvm): Firecracker cannot boot an ordinary guest kernel here", fix: "use the QEMU backend on this host, or run walk on a host with kvm_intel or kvm_amd" });
+  }
   return problems;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.access(path).then(
+    () => true,
+    () => false,
+  );
 }
