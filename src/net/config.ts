@@ -62,7 +62,7 @@ function int(what: string, v: unknown, min: number, max: number): number {
 }
 
 /** An upstream resolver: `A.B.C.D` or `A.B.C.D:PORT`. */
-export function parseUpstream(s: string, what = "dns.upstreams"): { host: string; port: number } {
+export function parseUpstream(s: string, what = "dns_upstreams"): { host: string; port: number } {
   const m = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(s);
   const port = m?.[2] === undefined ? 53 : Number(m[2]);
   if (!m || parseIpv4(m[1]!) === undefined || port < 1 || port > 65535) bad(what, `entry ${JSON.stringify(s)} must be an IPv4 address with an optional :PORT`);
