@@ -9,7 +9,7 @@ import type { DataSink, FileData, Node, Timestamp } from "../tree.js";
 import { BlockAllocator } from "./allocator.js";
 import { DataArea } from "./data-area.js";
 import { encodeExtentTree, I_BLOCK_SIZE, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
-import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, INDEX_FL, INODE_SIZE, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
+import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, GROUP_DESC_SIZE, INDEX_FL, INODE_SIZE, MAX_INIT_EXTENT_LEN, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
 import { encodeInode, I_BLOCK_OFFSET, type InodeFields } from "./inode.js";
 import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
@@ -166,13 +166,12 @@ export class Ext4Builder implements DataSink {
     let otherMeta = 0;
     const needs = inodes.map((p) => {
       let own = 0;
-      let extents = 0;
       if (p.dirBlocks !== undefined) own = p.dirBlocks.length / BLOCK_SIZE;
       else if (p.reserved !== undefined) own = p.reserved.capacityBlocks;
       else if (p.node.kind === "symlink" && p.node.target!.length >= 60) own = 1;
-      if (p.extents !== undefined) extents = splitRuns(p.extents).length;
-      else extents = Math.ceil(own / 32768);
-      const tree = treeBlockCount(extents);
+      // File data is already in the data area; the rest gets one contiguous run here.
+      const data = p.extents === undefined ? null : splitRuns(p.extents);
+      const tree = treeBlockCount(data?.length ?? Math.ceil(own / MAX_INIT_EXTENT_LEN));
       otherMeta += own + tree;
       const xb = p.xattrs.block;
       if (xb !== null) {
@@ -183,7 +182,7 @@ export class Ext4Builder implements DataSink {
           otherMeta++;
         } else shared.refs++;
       }
-      return { own, tree };
+      return { own, tree, data };
     });
     const maxIno = inodes[inodes.length - 1]!.ino;
     const geo = computeGeometry({
@@ -203,9 +202,9 @@ export class Ext4Builder implements DataSink {
       const need = needs[i]!;
       let extents: ExtentEntry[];
       let blocks = 0;
-      if (p.extents !== undefined) {
-        extents = splitRuns(p.extents);
-        blocks = p.extents.reduce((n, e) => n + e.length, 0);
+      if (need.data !== null) {
+        extents = need.data;
+        blocks = need.data.reduce((n, e) => n + e.length, 0);
       } else if (p.reserved !== undefined) {
         extents = reservedExtents(next, need.own, p.reserved.content.length);
         const used = Math.ceil(p.reserved.content.length / BLOCK_SIZE);
@@ -245,7 +244,7 @@ export class Ext4Builder implements DataSink {
     await out.flush();
     const metaEnd = next;
 
-    const bitmap = this.blockBitmap(geo, inodes, dataStart, dataEnd, metaEnd);
+    const bitmap = this.blockBitmap(geo, inodes, dataEnd, metaEnd);
     await this.writeInodeTables(geo, inodes, placed);
     const { descs, freeBlocks, freeInodes } = this.groupDescs(geo, inodes, bitmap, maxIno);
     await this.fh.write(bitmap, 0, bitmap.length, geo.blockBitmapStart * BLOCK_SIZE);
@@ -284,7 +283,7 @@ export class Ext4Builder implements DataSink {
   }
 
   /** Marks superblock, descriptors, data extents and metadata; rejects blocks claimed twice. */
-  private blockBitmap(geo: Geometry, inodes: readonly PlannedInode[], dataStart: number, dataEnd: number, metaEnd: number): Buffer {
+  private blockBitmap(geo: Geometry, inodes: readonly PlannedInode[], dataEnd: number, metaEnd: number): Buffer {
     const bitmap = Buffer.alloc(geo.groups * BLOCK_SIZE);
     const setRange = (start: number, length: number, owner?: PlannedInode): void => {
       for (let b = start; b < start + length; b++) {
@@ -295,12 +294,11 @@ export class Ext4Builder implements DataSink {
         bitmap[b >>> 3]! |= mask;
       }
     };
-    setRange(0, 1 + Math.ceil((geo.groups * 32) / BLOCK_SIZE));
+    setRange(0, 1 + Math.ceil((geo.groups * GROUP_DESC_SIZE) / BLOCK_SIZE));
     for (const p of inodes) for (const e of p.extents ?? []) setRange(e.physical, e.length, p);
     setRange(dataEnd, metaEnd - dataEnd);
     // Bits past the last block are padding and must be set.
     for (let b = geo.totalBlocks; b < geo.groups * BLOCKS_PER_GROUP; b++) bitmap[b >>> 3]! |= 1 << (b & 7);
-    if (dataStart > geo.totalBlocks) throw new WalkError("internal", "the data area starts past the end of the disk");
     return bitmap;
   }
 

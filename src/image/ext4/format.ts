@@ -18,7 +18,6 @@ export const SUPER_MAGIC = 0xef53;
 
 export const ROOT_INO = 2;
 export const FIRST_INO = 11; // inodes 1..10 are reserved by ext4
-export const LOST_AND_FOUND_INO = 11;
 
 /** The longest run of blocks one initialized extent can describe (unwritten: one less). */
 export const MAX_INIT_EXTENT_LEN = 32768;
