@@ -77,6 +77,15 @@ void test("tar: PAX global records apply to later entries; per-entry records win
   assert.deepEqual([b?.uid, Buffer.from(b?.path ?? "", "latin1"), b?.mtime], [7, Buffer.from([0x63, 0xe9]), { sec: -2, nsec: 750000000 }]);
 });
 
+void test("tar: PAX global records cannot pile up beyond the extended header limit", async () => {
+  const g = (key: string): Buffer => special("g", Buffer.from(`30 comment.${key}=${"v".repeat(17 - key.length)}\n`));
+  const tar = Buffer.concat([g("a"), g("b"), g("c"), g("d"), encodeEntry({ type: "file", path: "x", content: "" }), Buffer.alloc(1024)]);
+  const read = async (): Promise<void> => {
+    for await (const _ of readTar(chunked(tar), { maxExtendedHeaderBytes: 100 })) void _;
+  };
+  await assert.rejects(read(), /PAX global headers up to byte \d+ hold more than the limit of 100 bytes/);
+});
+
 void test("tar: an unread body is skipped, and a partly read one too", async () => {
   const tar = Buffer.concat([
     encodeEntry({ type: "file", path: "one", content: "1".repeat(3000) }),

@@ -178,7 +178,14 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarRea
       const body = await extended(size, flag === "L" || flag === "K" ? "GNU long name" : "PAX extended header", entryOffset);
       offset += size + padTo(size);
       if (flag === "x") pax = parsePax(body);
-      else if (flag === "g") globalPax = new Map([...globalPax, ...parsePax(body)]);
+      else if (flag === "g") {
+        globalPax = new Map([...globalPax, ...parsePax(body)]);
+        let held = 0;
+        for (const [k, v] of globalPax) held += k.length + v.length;
+        if (held > limits.maxExtendedHeaderBytes) {
+          throw new WalkError("size_exceeded", `the PAX global headers up to byte ${entryOffset} hold more than the limit of ${limits.maxExtendedHeaderBytes} bytes`);
+        }
+      }
       else {
         const name = field(body, 0, body.length);
         if (flag === "L") longName = name;
