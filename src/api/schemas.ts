@@ -139,3 +139,37 @@ export const AppDiskResultSchema = Type.Object(
   { $id: "AppDiskResult" },
 );
 export type AppDiskResultWire = Static<typeof AppDiskResultSchema>;
+
+export const BaseSchema = Type.Object(
+  {
+    version: Type.String(),
+    default: Type.Boolean(),
+    origin: Type.Union([Type.Literal("build"), Type.Literal("import"), Type.Null()]),
+    kernel_source: Type.Union([Type.String(), Type.Null()]),
+    created_at: Type.Union([Type.String(), Type.Null()]),
+    files: Type.Record(Type.String(), Type.Object({ path: Type.String(), sha256: Type.String(), size: Type.Integer() })),
+    problem: Type.Union([Type.String(), Type.Null()], { description: "why the base is unusable, if it is" }),
+  },
+  { $id: "Base" },
+);
+export type BaseWire = Static<typeof BaseSchema>;
+
+export const BaseBuildRequestSchema = Type.Object(
+  {
+    install_packages: Type.Optional(Type.Boolean({ description: "install missing Debian build packages with apt-get" })),
+    make_default: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type BaseBuildRequest = Static<typeof BaseBuildRequestSchema>;
+
+export const BaseImportRequestSchema = Type.Object(
+  {
+    kernel: Type.String({ minLength: 1, maxLength: 4096, description: "absolute path on the daemon's host" }),
+    rootfs: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    firecracker: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    make_default: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type BaseImportRequest = Static<typeof BaseImportRequestSchema>;

@@ -11,6 +11,7 @@ import { systemRoutes } from "./routes/system.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { imageRoutes } from "./routes/images.js";
 import { registryRoutes } from "./routes/registries.js";
+import { baseRoutes } from "./routes/bases.js";
 import type { ApiServices } from "./services.js";
 
 
@@ -69,6 +70,7 @@ export async function buildApi(services: ApiServices, log: Logger, guards: ApiGu
   await app.register(jobRoutes(services));
   await app.register(imageRoutes(services));
   await app.register(registryRoutes(services));
+  await app.register(baseRoutes(services));
   return app;
 }
 

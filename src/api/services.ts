@@ -1,9 +1,11 @@
 // What the API needs from the daemon: the services it calls. The daemon builds them; tests may too.
 import type { JobService } from "../service/jobs.js";
 import type { ImageService } from "../service/images.js";
+import type { BaseService } from "../service/bases.js";
 
 export interface ApiServices {
   version: string;
   jobs: JobService;
   images: ImageService;
+  bases: BaseService;
 }

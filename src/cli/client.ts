@@ -3,7 +3,7 @@
 import http from "node:http";
 import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
-import type { BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { BaseBuildRequest, BaseImportRequest, BaseWire, BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
 
@@ -33,6 +33,18 @@ export class WalkClient {
   }
   build(req: BuildRequest): Promise<JobWire> {
     return this.json("POST", "/v1/images/build", req);
+  }
+  bases(): Promise<BaseWire[]> {
+    return this.json("GET", "/v1/bases");
+  }
+  buildBase(req: BaseBuildRequest): Promise<JobWire> {
+    return this.json("POST", "/v1/bases/build", req);
+  }
+  importBase(req: BaseImportRequest): Promise<BaseWire> {
+    return this.json("POST", "/v1/bases/import", req);
+  }
+  setDefaultBase(version: string): Promise<BaseWire> {
+    return this.json("PUT", "/v1/bases/default", { version });
   }
   images(): Promise<ImageSummaryWire[]> {
     return this.json("GET", "/v1/images");

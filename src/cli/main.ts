@@ -6,6 +6,7 @@ import { WALK_VERSION, isWalkError } from "../lib/index.js";
 import { DEFAULT_SOCKET, WalkClient, parseEndpoint } from "./client.js";
 import { imageCommands } from "./commands/image.js";
 import { loginCommand } from "./commands/login.js";
+import { baseCommands } from "./commands/base.js";
 
 function clientFrom(opts: { host?: string; tokenFile?: string }): WalkClient {
   const spec = opts.host ?? process.env.WALK_HOST ?? `unix://${DEFAULT_SOCKET}`;
@@ -34,6 +35,7 @@ program
 
 program.addCommand(imageCommands(client));
 program.addCommand(loginCommand(client));
+program.addCommand(baseCommands(client));
 
 try {
   await program.parseAsync(process.argv);

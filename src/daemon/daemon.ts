@@ -5,6 +5,7 @@ import { WALK_VERSION, type Logger } from "../lib/index.js";
 import { openDatabase, ImageRepository, JobRepository } from "../store/index.js";
 import { JobService } from "../service/jobs.js";
 import { ImageService } from "../service/images.js";
+import { BaseService } from "../service/bases.js";
 import { buildApi } from "../api/server.js";
 import type { DaemonConfig } from "./config.js";
 import { acquireDaemonLock } from "./lock.js";
@@ -42,7 +43,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
     const images = await ImageService.open({ repo: new ImageRepository(db), paths, registry: config.registry, jobs, log });
     await images.reconcile();
 
-    const services = { version: WALK_VERSION, jobs, images };
+    const bases = new BaseService(paths.dataDir, jobs, log);
+    const services = { version: WALK_VERSION, jobs, images, bases };
     const unixApi = await buildApi(services, log);
     cleanups.push(() => unixApi.close());
     await listenUnix(unixApi, config.socketPath, config.socketGroup);

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { WalkError } from "../../lib/index.js";
 import type { WalkClient } from "../client.js";
-import { isErrorCode } from "../../api/errors.js";
+import { followJob } from "../jobs.js";
 import type { AppDiskResultWire } from "../../api/schemas.js";
 import { ago, humanSize, printJson, printTable, shortDigest } from "../output.js";
 import { ProgressView } from "../progress.js";
@@ -143,20 +143,6 @@ export function imageCommands(client: () => WalkClient): Command {
     });
 
   return image;
-}
-
-/** Follows a job to its end, passing each event on; returns the result or throws the job's error. */
-async function followJob(c: WalkClient, id: string, onEvent: (e: { type: string; [k: string]: unknown }) => void): Promise<unknown> {
-  for await (const e of c.jobEvents(id)) {
-    if (e.type !== "end") {
-      onEvent(e);
-      continue;
-    }
-    if (e.state === "succeeded") return e.result;
-    const err = e.error as { code?: unknown; error?: unknown } | undefined;
-    throw new WalkError(isErrorCode(err?.code) ? err.code : "internal", typeof err?.error === "string" ? err.error : `the job ended ${String(e.state)}`);
-  }
-  throw new WalkError("unavailable", "walkd closed the job's event stream before it ended; see walk image ls or the job with the API");
 }
 
 /** A JSON array of strings, or a single argument. */
