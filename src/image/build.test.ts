@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage, buildSampleImage, type BuiltImage, type LayerSpec } from "../../test/fixtures/images.js";
 import { isWalkError, type ErrorCode } from "../lib/errors.js";
-import { buildAppDisk, type BuildAppDiskRequest } from "./build.js";
+import { buildAppDisk, listAppDisks, type BuildAppDiskRequest } from "./build.js";
 import { layerInput, type CountingLayer } from "./flatten/testing/layers.js";
 import { encodeRuntimeConfig, resolveRuntimeConfig } from "./runconfig.js";
 import { assertFsckClean, debugfs } from "./build/testing/disk-tools.js";
@@ -72,6 +72,8 @@ void test("build: the same config again is a lookup; a new config clones the bas
   assert.deepEqual(debugfs(derived.path, "cat /walk/argv"), enc.argv);
   assert.deepEqual(debugfs(derived.path, "cat /walk/env"), enc.env);
   assert.equal(debugfs(derived.path, "cat /usr/bin/app").toString(), "#!/bin/sh\necho hello\n");
+  const listed = await listAppDisks(out);
+  assert.deepEqual(listed.map((d) => [d.imageDigest, d.configId]).sort(), [[image.digest, first.configId], [image.digest, derived.configId]].sort());
   // The first disk is untouched by the derivation.
   assert.deepEqual(debugfs(first.path, "cat /walk/argv"), encodeRuntimeConfig(resolveRuntimeConfig(image.configJson.config)).argv);
 });
@@ -94,6 +96,7 @@ void test("build: bad input fails with a clear error and publishes nothing", asy
   await failsLeavingNothing(t, await img(layer([{ type: "file", path: "a", content: "x" }, { type: "hardlink", path: "b", target: "../../../etc/shadow" }])), "invalid_argument", /escapes the root/);
   await failsLeavingNothing(t, await img(layer([{ type: "symlink", path: "etc", target: "/etc" }]), layer([{ type: "file", path: "etc/cron.d/x", content: "x" }])), "invalid_argument", /through the symlink/);
   await failsLeavingNothing(t, await img(layer([{ type: "file", path: ".wh..", content: "" }])), "invalid_argument", /would delete \//);
+  await failsLeavingNothing(t, await img(layer([{ type: "whiteout", path: "../../etc/passwd" }])), "invalid_argument", /escapes the root/);
   await failsLeavingNothing(t, await img(layer([{ type: "file", path: "a", content: "1" }, { type: "file", path: "a", content: "2" }])), "invalid_argument", /appears twice/);
   await failsLeavingNothing(t, await img(layer([{ type: "file", path: "big", content: "x".repeat(10000) }])), "size_exceeded", /limit of 4096 uncompressed bytes/, { limits: { maxTotalBytes: 4096 } });
   await failsLeavingNothing(t, await buildImage({ layers: [layer([])], config: {} }), "invalid_argument", /pass --entrypoint or a command/);

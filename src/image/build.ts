@@ -13,7 +13,7 @@ import { appDiskPath, basePaths } from "./build/names.js";
 import { DEFAULT_FLATTEN_LIMITS, type FlattenLimits, type FlattenProgress, type LayerInput } from "./flatten/index.js";
 import { configIdOf, encodeRuntimeConfig, resolveRuntimeConfig, type RunOverrides } from "./runconfig.js";
 
-export { appDiskPath, basePaths, BASE_DIR } from "./build/names.js";
+export { appDiskPath, basePaths, listAppDisks, BASE_DIR, type AppDiskFile } from "./build/names.js";
 export type { LayerInput } from "./flatten/index.js";
 
 export interface BuildLimits extends FlattenLimits {
