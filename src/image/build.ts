@@ -23,7 +23,8 @@ export interface BuildLimits extends FlattenLimits {
 
 export const DEFAULT_BUILD_LIMITS: Readonly<BuildLimits> = Object.freeze({ ...DEFAULT_FLATTEN_LIMITS, maxDiskBytes: 80 * 2 ** 30 });
 
-export type BuildProgress = ({ phase: "flatten" } & FlattenProgress) | { phase: "derive" };
+/** "flatten": layers streaming in; "write": the base disk's metadata, sync and publish; "derive": cloning the base for a new config. */
+export type BuildProgress = ({ phase: "flatten" } & FlattenProgress) | { phase: "write" } | { phase: "derive" };
 
 export interface BuildAppDiskRequest {
   /** The image's layers, lowest first, matching config.rootfs.diff_ids one to one. */
@@ -91,7 +92,7 @@ export async function buildAppDisk(req: BuildAppDiskRequest): Promise<AppDisk> {
       paths: base,
       limits: { ...DEFAULT_BUILD_LIMITS, ...req.limits },
       ...(req.logger ? { logger: req.logger } : {}),
-      ...(req.onProgress ? { onFlattenProgress: (p: FlattenProgress) => req.onProgress?.({ phase: "flatten", ...p }) } : {}),
+      ...(req.onProgress ? { onFlattenProgress: (p: FlattenProgress) => req.onProgress?.({ phase: "flatten", ...p }), onWrite: () => req.onProgress?.({ phase: "write" }) } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });
     // The base disk was built with this very config: it is the app disk.

@@ -20,6 +20,8 @@ export interface BaseDiskRequest {
   limits: FlattenLimits & { maxDiskBytes: number };
   logger?: Logger;
   onFlattenProgress?: (p: FlattenProgress) => void;
+  /** Called once the layers are flattened, before the disk's metadata is written and synced. */
+  onWrite?: () => void;
   signal?: AbortSignal;
 }
 
@@ -77,6 +79,7 @@ export async function buildBaseDisk(req: BaseDiskRequest): Promise<PatchMap> {
       ...(req.signal ? { signal: req.signal } : {}),
     });
     req.signal?.throwIfAborted();
+    req.onWrite?.();
     claimWalkDir(root, req.logger);
     const result = await builder.finish(root, {
       reserved: [
