@@ -123,6 +123,7 @@ test("bad trees fail with errors that name the entry", async () => {
   await expectFinishError(async () => dir({ "\u0100": meta({ kind: "fifo" }) }), "invalid_argument", /invalid name/);
   await expectFinishError(async () => dir({ s: symlink("") }), "invalid_argument", /"\/s": symlink target/);
   await expectFinishError(async () => dir({ s: symlink("x".repeat(4096)) }), "invalid_argument", /symlink target/);
+  await expectFinishError(async () => dir({ s: symlink("a\0b") }), "invalid_argument", /none of them NUL/);
   await expectFinishError(async () => {
     const shared = dir({});
     return dir({ a: shared, b: shared });

@@ -116,7 +116,7 @@ function checkNode(n: Node, path: Location, dataStart: number, dataEnd: number, 
     }
     case "symlink": {
       const t = n.target;
-      if (t === undefined || t.length === 0 || t.length >= BLOCK_SIZE) throw bad(path, `symlink target must be 1 to ${BLOCK_SIZE - 1} bytes`);
+      if (t === undefined || t.length === 0 || t.length >= BLOCK_SIZE || t.includes(0)) throw bad(path, `symlink target must be 1 to ${BLOCK_SIZE - 1} bytes, none of them NUL`);
       break;
     }
     case "char":
