@@ -1,0 +1,271 @@
+// Test harness: network namespaces the test creates (unique names, always deleted), veth links
+// between them, small probes (TCP/UDP/DNS servers and clients) run inside a namespace, and an
+// agent that runs a NetworkManager inside a namespace standing in for the host (its proxies and
+// DNS forwarder need sockets there). Traffic never leaves namespaces the test made.
+//
+// Run as a script (`node dist/test/harness/netns.js PROBE ...`) it is the probe itself.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createSocket } from "node:dgram";
+import { createServer, connect } from "node:net";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { execFile, execChecked, WalkError, type ExecResult } from "../../src/lib/index.js";
+
+const SELF = fileURLToPath(import.meta.url);
+
+export class Netns {
+  private readonly children = new Set<ChildProcess>();
+  private constructor(readonly name: string) {}
+
+  /** A new namespace named `wt<label><random>` with loopback up. */
+  static async create(label: string): Promise<Netns> {
+    const ns = new Netns(`wt${label}${randomBytes(3).toString("hex")}`);
+    await execChecked("ip", ["netns", "add", ns.name]);
+    await ns.check("ip", ["link", "set", "lo", "up"]);
+    return ns;
+  }
+
+  exec(cmd: string, args: readonly string[], input?: string): Promise<ExecResult> {
+    return execFile("ip", ["netns", "exec", this.name, cmd, ...args], { timeoutMs: 20_000, ...(input === undefined ? {} : { input }) });
+  }
+
+  async check(cmd: string, args: readonly string[], input?: string): Promise<string> {
+    const r = await this.exec(cmd, args, input);
+    if (r.code !== 0) throw new Error(`in ${this.name}: ${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Runs a probe of this file inside the namespace until it prints its first line (`ready` for servers). */
+  async startProbe(args: readonly string[]): Promise<ChildProcess> {
+    const child = spawn("ip", ["netns", "exec", this.name, process.execPath, SELF, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+    this.children.add(child);
+    child.on("exit", () => this.children.delete(child));
+    const first = await new Promise<string>((resolve, reject) => {
+      const rl = createInterface({ input: child.stdout });
+      rl.once("line", (l) => {
+        rl.close();
+        resolve(l);
+      });
+      child.once("exit", (code) => reject(new Error(`probe ${args.join(" ")} in ${this.name} exited with ${code}`)));
+    });
+    if (first !== "ready") throw new Error(`probe ${args.join(" ")} said ${first}`);
+    return child;
+  }
+
+  /** Runs a client probe to completion and returns its one JSON result. */
+  async probe<T = ProbeResult>(args: readonly string[]): Promise<T> {
+    const r = await execFile("ip", ["netns", "exec", this.name, process.execPath, SELF, ...args], { timeoutMs: 20_000 });
+    if (r.code !== 0) throw new Error(`probe ${args.join(" ")} in ${this.name} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** Kills its probes and deletes the namespace (and every link inside it). Safe to call twice. */
+  async destroy(): Promise<void> {
+    for (const c of this.children) c.kill("SIGKILL");
+    await execFile("ip", ["netns", "del", this.name]);
+  }
+}
+
+/** Creates namespaces and always deletes them, even when `fn` throws. */
+export async function withNamespaces<T>(labels: readonly string[], fn: (ns: Netns[]) => Promise<T>): Promise<T> {
+  const made: Netns[] = [];
+  try {
+    for (const l of labels) made.push(await Netns.create(l));
+    return await fn(made);
+  } finally {
+    for (const n of made) await n.destroy();
+  }
+}
+
+/** A veth pair: `aDev` in `a` with `aAddr` (CIDR), `bDev` in `b` with `bAddr`, both up. */
+export async function link(a: Netns, aDev: string, aAddr: string | undefined, b: Netns, bDev: string, bAddr: string | undefined): Promise<void> {
+  await a.check("ip", ["link", "add", aDev, "type", "veth", "peer", "name", bDev, "netns", b.name]);
+  for (const [ns, dev, addr] of [
+    [a, aDev, aAddr],
+    [b, bDev, bAddr],
+  ] as const) {
+    if (addr !== undefined) await ns.check("ip", ["addr", "add", addr, "dev", dev]);
+    await ns.check("ip", ["link", "set", dev, "up"]);
+  }
+}
+
+/** What walk-init does with the walk.* network parameters, applied to `eth0` of a stand-in guest. */
+export async function configureGuest(guest: Netns, p: { ip: { address: string; prefix: number }; gateway: string; mtu: number }): Promise<void> {
+  await guest.check("ip", ["link", "set", "eth0", "mtu", String(p.mtu), "up"]);
+  await guest.check("ip", ["addr", "add", `${p.ip.address}/${p.ip.prefix}`, "dev", "eth0"]);
+  await guest.check("ip", ["route", "add", "default", "via", p.gateway, "dev", "eth0"]);
+}
+
+export type ProbeResult = { ok: true; data: string } | { ok: false; code: string };
+
+// ---- probes (this file run as a script inside a namespace) ----
+
+function tcpServer(host: string, port: number): void {
+  createServer((s) => s.end(`hello from ${host}:${port} to ${s.remoteAddress ?? "?"}\n`)).listen(port, host, () => console.log("ready"));
+}
+
+function tcpGet(host: string, port: number): void {
+  const c = connect({ host, port, timeout: 5000 });
+  let data = "";
+  const done = (r: ProbeResult): void => {
+    console.log(JSON.stringify(r));
+    process.exit(0);
+  };
+  c.on("data", (d: Buffer) => (data += d.toString()));
+  c.on("end", () => done({ ok: true, data }));
+  c.on("timeout", () => done({ ok: false, code: "TIMEOUT" }));
+  c.on("error", (e: NodeJS.ErrnoException) => done({ ok: false, code: e.code ?? e.message }));
+}
+
+function udpEcho(host: string, port: number): void {
+  const s = createSocket("udp4");
+  s.on("message", (m, r) => s.send(Buffer.from(`echo ${m.toString()}`), r.port, r.address));
+  s.bind(port, host, () => console.log("ready"));
+}
+
+function udpAsk(host: string, port: number, msg: string): void {
+  const s = createSocket("udp4");
+  const t = setTimeout(() => {
+    console.log(JSON.stringify({ ok: false, code: "TIMEOUT" }));
+    process.exit(0);
+  }, 5000);
+  s.on("message", (m) => {
+    clearTimeout(t);
+    console.log(JSON.stringify({ ok: true, data: m.toString() }));
+    process.exit(0);
+  });
+  s.on("error", (e: NodeJS.ErrnoException) => {
+    console.log(JSON.stringify({ ok: false, code: e.code ?? e.message }));
+    process.exit(0);
+  });
+  s.send(msg, port, host);
+}
+
+async function dnsServer(host: string, port: number, name: string, address: string): Promise<void> {
+  const { dnsAnswer, dnsQuestionName } = await import("../../src/net/testing.js");
+  const s = createSocket("udp4");
+  s.on("message", (q, r) => s.send(dnsAnswer(q, dnsQuestionName(q) === name ? address : undefined), r.port, r.address));
+  s.bind(port, host, () => console.log("ready"));
+}
+
+async function dnsAsk(server: string, name: string): Promise<void> {
+  const { dnsParseAnswer, dnsQuery } = await import("../../src/net/testing.js");
+  const s = createSocket("udp4");
+  const t = setTimeout(() => {
+    console.log(JSON.stringify({ error: "TIMEOUT" }));
+    process.exit(0);
+  }, 5000);
+  s.on("message", (m) => {
+    clearTimeout(t);
+    console.log(JSON.stringify(dnsParseAnswer(m)));
+    process.exit(0);
+  });
+  s.on("error", (e: NodeJS.ErrnoException) => {
+    console.log(JSON.stringify({ error: e.code ?? e.message }));
+    process.exit(0);
+  });
+  s.send(dnsQuery(0x4242, name), 53, server);
+}
+
+/** A NetworkManager over `dbPath` with `config`, driven by JSON lines on stdin: {op, args} -> {ok, value|code,message}. */
+async function agent(dbPath: string, configJson: string): Promise<void> {
+  const { openDatabase } = await import("../../src/store/index.js");
+  const { NetworkManager } = await import("../../src/net/index.js");
+  const db = openDatabase(dbPath);
+  const guestNs = new Map<string, string>();
+  const nm = new NetworkManager({ db, config: JSON.parse(configJson) as never, linkKind: vethStandIn((id) => guestNs.get(id)) });
+  const ops: Record<string, (...a: never[]) => unknown> = {
+    guestNs: (id: string, ns: string) => void guestNs.set(id, ns),
+    allocate: (id: string, ports: string[]) => nm.allocate(id, { ports }),
+    guestParams: (id: string) => nm.guestParams(id),
+    checkPorts: (id: string) => nm.checkPorts(id),
+    setUp: (id: string) => nm.setUp(id),
+    tearDown: (id: string) => nm.tearDown(id),
+    release: (id: string) => nm.release(id),
+    reconcile: async (live: { id: string; running: boolean }[]) => {
+      const r = await nm.reconcile(live);
+      return { ...r, failed: r.failed.map((f) => ({ machineId: f.machineId, code: f.error.code, message: f.error.message })) };
+    },
+    close: () => nm.close(),
+  };
+  console.log("ready");
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const { op, args } = JSON.parse(line) as { op: string; args: never[] };
+    try {
+      const value = await ops[op]!(...args);
+      console.log(JSON.stringify({ ok: true, value: value ?? null }));
+    } catch (err) {
+      const e = err as WalkError;
+      console.log(JSON.stringify({ ok: false, code: e.code ?? "internal", message: e.message }));
+    }
+  }
+  db.close();
+}
+
+/**
+ * Stands a veth in for a tap: the host end gets the tap's name (so walk's rules match it exactly),
+ * the peer becomes `eth0` of the machine's stand-in guest namespace.
+ */
+export function vethStandIn(guestNsOf: (machineId: string) => string | undefined) {
+  return {
+    name: "veth stand-in for a tap",
+    matches: (l: { kind: string | undefined }) => l.kind === "veth",
+    async add(host: { check(what: string, cmd: string, args: readonly string[]): Promise<string> }, name: string, machineId: string) {
+      const g = guestNsOf(machineId);
+      if (g === undefined) throw new WalkError("internal", `the test gave machine ${machineId} no guest namespace`);
+      await host.check(`creating ${name}`, "ip", ["link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", g]);
+    },
+  };
+}
+
+/** Client side of the agent: one request at a time, answers in order. */
+export class NetAgent {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(readonly child: ChildProcess) {
+    this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  }
+
+  static async start(host: Netns, dbPath: string, config: unknown): Promise<NetAgent> {
+    const child = spawn("ip", ["netns", "exec", host.name, process.execPath, SELF, "agent", dbPath, JSON.stringify(config)], { stdio: ["pipe", "pipe", "inherit"] });
+    const a = new NetAgent(child);
+    const first = await a.lines.next();
+    if (first.value !== "ready") throw new Error(`the net agent did not start: ${String(first.value)}`);
+    return a;
+  }
+
+  /** Calls an op; resolves with its value, rejects with an Error carrying the WalkError code. */
+  async call<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
+    this.child.stdin!.write(`${JSON.stringify({ op, args })}\n`);
+    const next = await this.lines.next();
+    if (next.done) throw new Error("the net agent exited");
+    const r = JSON.parse(next.value) as { ok: true; value: T } | { ok: false; code: string; message: string };
+    if (r.ok) return r.value;
+    throw Object.assign(new Error(r.message), { code: r.code });
+  }
+
+  /** Ends the agent like a walkd exit (or a crash with `kill`): links and the table stay. */
+  async stop(kill = false): Promise<void> {
+    const exited = new Promise((r) => this.child.once("exit", r));
+    if (kill) this.child.kill("SIGKILL");
+    else this.child.stdin!.end();
+    await exited;
+  }
+}
+
+if (process.argv[1] === SELF) {
+  const [cmd, ...a] = process.argv.slice(2);
+  const n = (s: string | undefined): number => Number(s);
+  if (cmd === "tcp-server") tcpServer(a[0]!, n(a[1]));
+  else if (cmd === "tcp-get") tcpGet(a[0]!, n(a[1]));
+  else if (cmd === "udp-echo") udpEcho(a[0]!, n(a[1]));
+  else if (cmd === "udp-ask") udpAsk(a[0]!, n(a[1]), a[2]!);
+  else if (cmd === "dns-server") void dnsServer(a[0]!, n(a[1]), a[2]!, a[3]!);
+  else if (cmd === "dns-ask") void dnsAsk(a[0]!, a[1]!);
+  else if (cmd === "agent") void agent(a[0]!, a[1]!);
+  else {
+    console.error(`unknown probe ${cmd}`);
+    process.exit(2);
+  }
+}
