@@ -105,8 +105,8 @@ function tcpServer(host: string, port: number): void {
   createServer((s) => s.end(`hello from ${host}:${port} to ${s.remoteAddress ?? "?"}\n`)).listen(port, host, () => console.log("ready"));
 }
 
-function tcpGet(host: string, port: number): void {
-  const c = connect({ host, port, timeout: 5000 });
+function tcpGet(host: string, port: number, localAddress?: string, timeoutMs = 5000): void {
+  const c = connect({ host, port, timeout: timeoutMs, ...(localAddress ? { localAddress } : {}) });
   let data = "";
   const done = (r: ProbeResult): void => {
     console.log(JSON.stringify(r));
@@ -258,7 +258,7 @@ if (process.argv[1] === SELF) {
   const [cmd, ...a] = process.argv.slice(2);
   const n = (s: string | undefined): number => Number(s);
   if (cmd === "tcp-server") tcpServer(a[0]!, n(a[1]));
-  else if (cmd === "tcp-get") tcpGet(a[0]!, n(a[1]));
+  else if (cmd === "tcp-get") tcpGet(a[0]!, n(a[1]), a[2] || undefined, a[3] === undefined ? undefined : n(a[3]));
   else if (cmd === "udp-echo") udpEcho(a[0]!, n(a[1]));
   else if (cmd === "udp-ask") udpAsk(a[0]!, n(a[1]), a[2]!);
   else if (cmd === "dns-server") void dnsServer(a[0]!, n(a[1]), a[2]!, a[3]!);
