@@ -1,0 +1,267 @@
+// The QEMU backend of the VmDriver interface: spawn qemu-system-x86_64 (microvm, KVM or TCG) with
+// its vCPUs held, check it over QMP, then boot (`cont`) or restore (`migrate-incoming`); stop via
+// QMP send-key ctrl-alt-delete then SIGKILL; pause/resume/snapshot; re-attach after a daemon
+// restart. Removes only the QMP socket it made; never touches the drives, the console log, the
+// agent listener (the host's), networking or the DB.
+import { promises as fs } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { hostTscKhz } from "../../base/index.js";
+import { WalkError, asWalkError, type Logger } from "../../lib/index.js";
+import { isSameProcessAlive, readProcessStat } from "../proc.js";
+import { adoptVmm, claimSocketPath, describeExit, keepingAlive, removeSocket, spawnVmm, tailOf, waitForSocket, type VmmProcess } from "../process.js";
+import { DEFAULT_STOP_TIMEOUT_MS, timeoutsOf, validateMachineSpec } from "../spec.js";
+import type { MachineSpec, SnapshotFiles, StartOptions, VmDriver, VmExit, VmHandle, VmRecord, VmState } from "../types.js";
+import { resolveAccel, type AccelChoice } from "./accel.js";
+import { bootArgsFor, qemuCommandLine, qemuName } from "./args.js";
+import { checkQemuBinary, qemuPathOf, type QemuConfig } from "./config.js";
+import { qemuLayout, type QemuLayout } from "./layout.js";
+import { QmpControl, type QemuRunState } from "./qmp.js";
+import { checkSnapshot, loadSnapshot, qemuVersion, snapshotMeta, writeSnapshot } from "./snapshot.js";
+
+/** Re-attach probes a VMM that may be wedged: bound it tighter than ordinary requests. */
+const ATTACH_PROBE_MS = 2000;
+const POLL_MS = 20;
+
+export class QemuDriver implements VmDriver {
+  readonly backend = "qemu" as const;
+  private accelChoice: Promise<AccelChoice> | undefined;
+
+  constructor(
+    private readonly config: QemuConfig = {},
+    private readonly log?: Logger,
+  ) {}
+
+  /** The accelerator machines of this driver run on, probed once (docs/vmm-drivers.md, "Accelerator"). */
+  accel(): Promise<AccelChoice> {
+    this.accelChoice ??= resolveAccel(this.config.accel);
+    // A failed probe (accel = kvm without a device) is reported again next time, not cached.
+    this.accelChoice.catch(() => (this.accelChoice = undefined));
+    return this.accelChoice;
+  }
+
+  create(spec: MachineSpec): VmHandle {
+    return new QemuVm(this, this.config, spec, this.log);
+  }
+
+  async attach(spec: MachineSpec, record: VmRecord): Promise<VmHandle> {
+    validateMachineSpec(spec);
+    const layout = qemuLayout(spec);
+    const refuse = (why: string): never => {
+      throw new WalkError("conflict", `will not re-attach machine ${spec.id} to pid ${record.pid}: ${why}`, { details: { machine: spec.id, pid: record.pid } });
+    };
+    if (record.backend !== "qemu") refuse(`it was recorded as a ${record.backend} VM`);
+    if (record.controlSocket !== layout.qmpSocket) refuse(`its recorded QMP socket ${record.controlSocket} is not the machine's (${layout.qmpSocket})`);
+    const stat = await readProcessStat(record.pid);
+    if (stat === null || stat.state === "Z" || stat.state === "X") {
+      throw new WalkError("not_found", `the VMM of machine ${spec.id} (pid ${record.pid}) is no longer running`, { details: { machine: spec.id, pid: record.pid } });
+    }
+    if (stat.startTime !== record.startTime) refuse(`the process with that pid started at tick ${stat.startTime}, not ${record.startTime}: the pid was reused`);
+    const sock = await fs.lstat(layout.qmpSocket).catch(() => undefined);
+    if (sock === undefined) refuse(`its QMP socket ${layout.qmpSocket} is missing`);
+    else if (!sock.isSocket()) refuse(`${layout.qmpSocket} is not a socket`);
+    const qmp = new QmpControl(layout.qmpSocket, timeoutsOf(spec).requestMs);
+    const probeMs = Math.min(ATTACH_PROBE_MS, timeoutsOf(spec).requestMs);
+    const name = await qmp.name(probeMs);
+    if (name !== qemuName(spec.id)) refuse(`the VMM on ${layout.qmpSocket} says it is ${JSON.stringify(name)}, not ${qemuName(spec.id)}`);
+    const status = await qmp.status(probeMs);
+    // The probe took time: make sure the pid still is the process that answered.
+    if (!(await isSameProcessAlive(record.pid, record.startTime))) {
+      throw new WalkError("not_found", `the VMM of machine ${spec.id} (pid ${record.pid}) exited during re-attach`);
+    }
+    return QemuVm.adopted(this, this.config, spec, this.log, layout, qmp, adoptVmm(record.pid, record.startTime), vmStateOf(status));
+  }
+}
+
+/** prelaunch/inmigrate: walkd died before `cont` (never booted). Every other non-running state is stopped vCPUs. */
+function vmStateOf(status: QemuRunState): VmState {
+  if (status === "running") return "running";
+  if (status === "prelaunch" || status === "inmigrate") return "unbooted";
+  return "paused";
+}
+
+class QemuVm implements VmHandle {
+  readonly backend = "qemu" as const;
+  private current: VmState = "new";
+  private proc: VmmProcess | undefined;
+  private layout: QemuLayout | undefined;
+  private qmp: QmpControl | undefined;
+  private accel: AccelChoice | undefined;
+  private finished: Promise<VmExit> | undefined;
+
+  constructor(
+    private readonly driver: QemuDriver,
+    private readonly config: QemuConfig,
+    readonly spec: MachineSpec,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  static adopted(driver: QemuDriver, config: QemuConfig, spec: MachineSpec, log: Logger | undefined, layout: QemuLayout, qmp: QmpControl, proc: VmmProcess, state: VmState): QemuVm {
+    const vm = new QemuVm(driver, config, spec, log);
+    vm.layout = layout;
+    vm.qmp = qmp;
+    vm.track(proc);
+    vm.current = state;
+    return vm;
+  }
+
+  get state(): VmState {
+    return this.current;
+  }
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+  get record(): VmRecord | undefined {
+    if (!this.proc || !this.layout) return undefined;
+    return { backend: "qemu", pid: this.proc.pid, startTime: this.proc.startTime, controlSocket: this.layout.qmpSocket };
+  }
+  get agentSocketPath(): string | undefined {
+    return this.layout?.agentSocket;
+  }
+
+  async start(opts: StartOptions = {}): Promise<void> {
+    if (this.current !== "new") throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was already started (state ${this.current})`);
+    const spec = this.spec;
+    validateMachineSpec(spec);
+    const layout = qemuLayout(spec);
+    await checkQemuBinary(this.config);
+    const accel = await this.driver.accel();
+    const bootArgs = bootArgsFor(spec, accel.accel, hostTscKhz);
+    const args = qemuCommandLine(spec, layout, { accel: accel.accel, bootArgs, incoming: opts.restore !== undefined });
+    this.current = "starting";
+    this.layout = layout;
+    this.accel = accel;
+    const timeouts = timeoutsOf(spec);
+    try {
+      await fs.mkdir(spec.runtimeDir, { recursive: true, mode: 0o700 });
+      // A live QEMU on this socket is another start's VM; a stale socket is removed.
+      await claimSocketPath(layout.qmpSocket, "QMP socket");
+      if (layout.agentSocket !== undefined && !(await fs.lstat(layout.agentSocket).then((s) => s.isSocket(), () => false))) {
+        throw new WalkError("invalid_argument", `machine ${spec.id}: nothing listens on the agent socket ${layout.agentSocket}; the host must listen there before start (QEMU connects to it)`, { details: { machine: spec.id } });
+      }
+      // QEMU's own diagnostics of this run only, so a failure quotes them and the file stays small.
+      await fs.writeFile(layout.log, "", { mode: 0o600 });
+      this.track(await spawnVmm(qemuPathOf(this.config), args, spec.consoleLogPath, layout.log));
+    } catch (err) {
+      this.current = "exited";
+      throw await this.withLog(asWalkError(err));
+    }
+    const qmp = new QmpControl(layout.qmpSocket, timeouts.requestMs);
+    this.qmp = qmp;
+    try {
+      await opts.onSpawned?.(this.record!);
+      await waitForSocket(layout.qmpSocket, this.proc!, timeouts.socketMs, `QEMU (${qemuPathOf(this.config)})`);
+      const name = await qmp.name();
+      if (name !== qemuName(spec.id)) throw new WalkError("internal", `the QEMU on ${layout.qmpSocket} says it is ${JSON.stringify(name)}, not ${qemuName(spec.id)}`);
+      if (layout.agentSocket !== undefined) await this.waitForAgent(qmp, layout.agentSocket, timeouts.socketMs);
+      if (opts.restore) {
+        await checkSnapshot(opts.restore, snapshotMeta(spec, accel.accel, await qemuVersion(qmp)));
+        await loadSnapshot(qmp, opts.restore, spec.id, () => this.proc!.exit() !== undefined);
+      }
+      await qmp.cont();
+      const status = await qmp.status();
+      if (status !== "running") throw new WalkError("internal", `machine ${spec.id}: QEMU is ${status} after cont, not running`);
+      this.current = "running";
+    } catch (err) {
+      this.proc!.kill();
+      const exit = await keepingAlive(this.finished!);
+      throw await this.explainStartFailure(err, exit);
+    }
+  }
+
+  /** The agent chardev connects asynchronously; the guest must not run before it has (its first lines would be lost). */
+  private async waitForAgent(qmp: QmpControl, path: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await qmp.chardevConnected("agent"))) {
+      if (Date.now() >= deadline) throw new WalkError("timeout", `machine ${this.spec.id}: QEMU did not connect to the agent socket ${path} within ${timeoutMs} ms (is the host listening?)`);
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async explainStartFailure(err: unknown, exit: VmExit): Promise<WalkError> {
+    const e = asWalkError(err);
+    // A QEMU that died on its own (not by our kill after the failure) explains the failure best.
+    if (exit.signal === "SIGKILL") return this.withLog(e);
+    return this.withLog(new WalkError("internal", `QEMU for machine ${this.spec.id} exited (${describeExit(exit)}) during start: ${e.message}`, { cause: e, details: { machine: this.spec.id } }));
+  }
+
+  /** Appends the end of QEMU's stderr to an error, when it said anything. */
+  private async withLog(e: WalkError): Promise<WalkError> {
+    const tail = this.layout ? await tailOf(this.layout.log) : "";
+    if (!tail) return e;
+    return new WalkError(e.code, `${e.message}; QEMU's log ${this.layout!.log} ends: ${tail}`, { cause: e, ...(e.details ? { details: e.details } : {}) });
+  }
+
+  async stop(opts: { timeoutMs?: number } = {}): Promise<VmExit> {
+    if (!this.finished) return { code: null, signal: null };
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    if (this.current === "running" || this.current === "paused") {
+      try {
+        // A paused guest cannot react to the key press.
+        if (this.current === "paused") await this.control().cont();
+        await this.control().ctrlAltDel();
+      } catch (err) {
+        // QEMU may already be going away; the wait below tells.
+        this.log?.debug({ err, machine: this.spec.id }, "QMP ctrl-alt-delete failed");
+      }
+    }
+    if (this.current !== "unbooted" && this.current !== "starting") {
+      const ac = new AbortController();
+      const graceful = await keepingAlive(Promise.race([this.finished, sleep(timeoutMs, undefined, { signal: ac.signal }).catch(() => undefined)]));
+      ac.abort();
+      if (graceful) return graceful;
+    }
+    return this.kill();
+  }
+
+  async kill(): Promise<VmExit> {
+    if (!this.finished) return { code: null, signal: null };
+    this.proc!.kill();
+    return keepingAlive(this.finished);
+  }
+
+  async wait(): Promise<VmExit> {
+    if (!this.finished) throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was never started`);
+    return keepingAlive(this.finished);
+  }
+
+  async pause(): Promise<void> {
+    this.requireBooted("pause");
+    await this.control().stopVcpus();
+    this.current = "paused";
+  }
+
+  async resume(): Promise<void> {
+    this.requireBooted("resume");
+    await this.control().cont();
+    this.current = "running";
+  }
+
+  async snapshot(files: SnapshotFiles): Promise<void> {
+    this.requireBooted("snapshot");
+    if (this.current === "running") await this.pause();
+    const qmp = this.control();
+    const accel = this.accel ?? (await this.driver.accel());
+    await writeSnapshot(qmp, files, snapshotMeta(this.spec, accel.accel, await qemuVersion(qmp)));
+  }
+
+  private requireBooted(what: string): void {
+    if (this.current !== "running" && this.current !== "paused") {
+      throw new WalkError("conflict", `cannot ${what} machine ${this.spec.id}: its VM is ${this.current}`, { details: { machine: this.spec.id, state: this.current } });
+    }
+  }
+
+  private control(): QmpControl {
+    return this.qmp ?? new QmpControl(this.layout!.qmpSocket, timeoutsOf(this.spec).requestMs);
+  }
+
+  /** Watches the process; once it exits, removes its QMP socket, then reports the exit. */
+  private track(proc: VmmProcess): void {
+    this.proc = proc;
+    const layout = this.layout!;
+    this.finished = proc.exited.then(async (exit) => {
+      this.current = "exited";
+      await removeSocket(layout.qmpSocket).catch((err: unknown) => this.log?.warn({ err, machine: this.spec.id }, "removing the QMP socket after QEMU exited failed"));
+      return exit;
+    });
+  }
+}

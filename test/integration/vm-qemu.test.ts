@@ -1,0 +1,251 @@
+// The QEMU driver with real boots under TCG (the base from guest/build-all.sh, disks from the
+// harness fixtures): boot to exit, graceful and forced stop, pause and resume, re-attach from a
+// fresh driver after a "daemon restart" (and its refusals), snapshot and restore of a counter,
+// and the failures that must leave nothing behind. Boots run one after another (2 shared cores);
+// each has a hard timeout. No timing assertions: the bounds are generous on purpose.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AgentChannel, guestCmdline, qmpExecute, type GuestParams } from "../../src/base/index.js";
+import { isWalkError } from "../../src/lib/index.js";
+import { isSameProcessAlive, readProcessStat, type MachineSpec, type VmHandle, type VmRecord } from "../../src/vm/index.js";
+import { QemuDriver } from "../../src/vm/qemu/index.js";
+import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
+import { buildTestBase, type GuestBase } from "../harness/qemu.js";
+
+const repoRoot = process.cwd();
+/** Hard bound on one boot's wait: a TCG guest on a loaded 2-core machine, not an expectation. */
+const BOOT_MS = 90_000;
+let dir: string;
+let base: GuestBase;
+const driver = new QemuDriver({ accel: "tcg" });
+const live: VmHandle[] = [];
+const agents: AgentChannel[] = [];
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "walk-vm-qemu-"));
+  base = await buildTestBase(repoRoot, join(dir, "base"));
+});
+after(async () => {
+  for (const vm of live) await vm.kill();
+  for (const a of agents) await a.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sh = (script: string): Buffer[] => [b("sh"), b("-c"), b(script)];
+
+let n = 0;
+/** A machine spec with fresh app and state disks running `script`; its agent listener is open. */
+async function machine(script: string, params: GuestParams = {}): Promise<{ spec: MachineSpec; agent: AgentChannel }> {
+  n++;
+  const m = join(dir, `m${n}`);
+  await mkdir(m);
+  await makeAppDisk(join(m, "app.ext4"), { config: { argv: sh(script), env: [] } });
+  await makeStateDisk(join(m, "state.ext4"));
+  const spec: MachineSpec = {
+    id: `qemu-test-${n}`,
+    kernelPath: base.kernel,
+    // No tsc_early_khz: the driver adds it under TCG.
+    bootArgs: guestCmdline({ agent: "virtio-console", ...params }),
+    drives: [
+      { id: "vdb", path: join(m, "app.ext4"), readOnly: true },
+      { id: "vda", path: base.rootfs, readOnly: true, root: true },
+      { id: "vdc", path: join(m, "state.ext4"), readOnly: false },
+    ],
+    vcpus: 1,
+    memMib: 128,
+    consoleLogPath: join(m, "console.log"),
+    agentChannel: join(m, "run", "agent.sock"),
+    runtimeDir: join(m, "run"),
+    timeouts: { socketMs: 30_000, requestMs: 20_000 },
+  };
+  await mkdir(spec.runtimeDir, { mode: 0o700 });
+  const agent = await AgentChannel.listen(spec.agentChannel!);
+  agents.push(agent);
+  return { spec, agent };
+}
+
+async function started(spec: MachineSpec, drv = driver): Promise<VmHandle> {
+  const vm = drv.create(spec);
+  live.push(vm);
+  await vm.start();
+  return vm;
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = BOOT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const consoleOf = async (spec: MachineSpec): Promise<string> => (await readFile(spec.consoleLogPath, "utf8").catch(() => "")).replace(/\r\n/g, "\n");
+const bounded = <T>(p: Promise<T>, what: string): Promise<T> =>
+  Promise.race([p, sleep(BOOT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what} did not finish within ${BOOT_MS} ms`)))]);
+
+async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isWalkError(err, code as never), `expected WalkError ${code}, got ${String(err)}`);
+    assert.match((err as Error).message, message);
+    return true;
+  });
+}
+
+describe("QEMU driver, real boots under TCG", { timeout: 15 * 60_000 }, () => {
+  test("boots a workload that prints and exits 0: wait() resolves, console and agent report it, QMP socket removed", async () => {
+    const { spec, agent } = await machine("echo hello-from-qemu-driver; cat /proc/cmdline; exit 0");
+    const vm = driver.create(spec);
+    live.push(vm);
+    const records: VmRecord[] = [];
+    await vm.start({ onSpawned: (r) => void records.push(r) });
+    assert.equal(vm.state, "running");
+    assert.equal(records.length, 1);
+    assert.deepEqual(records[0], vm.record);
+    assert.equal(records[0]!.backend, "qemu");
+    assert.equal(records[0]!.controlSocket, join(spec.runtimeDir, "qmp.sock"));
+    assert.equal(vm.agentSocketPath, spec.agentChannel);
+    // Its own session (field 6 of /proc/PID/stat is the session id), so walkd's signals never reach it.
+    const stat = await readFile(`/proc/${vm.pid}/stat`, "utf8");
+    assert.equal(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3], String(vm.pid));
+    const exit = await bounded(vm.wait(), "the boot");
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.equal(vm.state, "exited");
+    await until("the agent's status", () => agent.status !== undefined, 5000).catch(() => undefined);
+    assert.deepEqual(agent.status, { kind: "exit", code: 0 });
+    assert.ok(agent.started !== undefined, "WALK-STARTED arrived on the agent channel");
+    const cons = await consoleOf(spec);
+    assert.match(cons, /hello-from-qemu-driver/);
+    assert.match(cons, /tsc_early_khz=\d+/, "the driver added tsc_early_khz under TCG");
+    assert.match(cons, /WALK-STATUS v1 exit=0/);
+    assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
+    // Nothing left to do: stop and kill are no-ops returning the exit.
+    assert.deepEqual(await vm.stop(), exit);
+    assert.deepEqual(await vm.kill(), exit);
+  });
+
+  test("pause and resume over QMP; stop() of a paused VM resumes it and the workload exits gracefully on SIGTERM", async () => {
+    const { spec, agent } = await machine("trap 'echo got-term; exit 3' TERM; echo waiting; while :; do sleep 0.1; done");
+    const vm = await started(spec);
+    await until("the workload", async () => (await consoleOf(spec)).includes("waiting"));
+    const qmp = join(spec.runtimeDir, "qmp.sock");
+    await vm.pause();
+    assert.equal(vm.state, "paused");
+    assert.deepEqual(((await qmpExecute(qmp, "query-status")) as { status: string }).status, "paused");
+    await vm.resume();
+    assert.equal(vm.state, "running");
+    assert.deepEqual(((await qmpExecute(qmp, "query-status")) as { status: string }).status, "running");
+    await vm.pause();
+    const exit = await bounded(vm.stop({ timeoutMs: 60_000 }), "stop");
+    assert.deepEqual(exit, { code: 0, signal: null }, "QEMU exited on its own: the guest rebooted");
+    assert.match(await consoleOf(spec), /got-term/);
+    await until("the agent's status", () => agent.status !== undefined, 5000).catch(() => undefined);
+    assert.deepEqual(agent.status, { kind: "exit", code: 3 });
+  });
+
+  test("stop() of a workload that ignores SIGINT and SIGTERM kills QEMU after the timeout", async () => {
+    const { spec } = await machine("trap '' INT TERM; echo waiting; while :; do sleep 0.1; done", { graceSeconds: 3600 });
+    const vm = await started(spec);
+    await until("the workload", async () => (await consoleOf(spec)).includes("waiting"));
+    const exit = await bounded(vm.stop({ timeoutMs: 1500 }), "stop");
+    assert.deepEqual(exit, { code: null, signal: "SIGKILL" });
+    assert.equal(vm.state, "exited");
+    assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
+    assert.doesNotMatch(await consoleOf(spec), /WALK-STATUS/);
+  });
+
+  test("after a daemon restart a fresh driver re-attaches (refusing a wrong record), reconnects the agent, and stops the VM", async () => {
+    const { spec, agent } = await machine("trap 'echo got-term; exit 5' TERM; echo waiting; while :; do sleep 0.1; done");
+    const vm = await started(spec);
+    await until("the workload", async () => (await consoleOf(spec)).includes("waiting"));
+    const record = vm.record!;
+    // The old walkd is gone: its agent listener with it. The next one listens on the same path.
+    await agent.close();
+    const agent2 = await AgentChannel.listen(spec.agentChannel!);
+    agents.push(agent2);
+    const fresh = new QemuDriver({ accel: "tcg" });
+
+    await rejectsWith(fresh.attach(spec, { ...record, startTime: String(Number(record.startTime) + 1) }), "conflict", /pid was reused/);
+    await rejectsWith(fresh.attach(spec, { ...record, backend: "firecracker" }), "conflict", /recorded as a firecracker VM/);
+    await rejectsWith(fresh.attach(spec, { ...record, controlSocket: join(dir, "other.sock") }), "conflict", /not the machine's/);
+    await rejectsWith(fresh.attach({ ...spec, id: "another-machine", runtimeDir: spec.runtimeDir }, record), "conflict", /says it is "walk-qemu-test-\d+", not walk-another-machine/);
+    assert.ok(await isSameProcessAlive(record.pid, record.startTime), "the refusals did not touch the VM");
+
+    const adopted = await fresh.attach(spec, record);
+    assert.equal(adopted.state, "running");
+    assert.deepEqual(adopted.record, record);
+    // QEMU reconnects its agent port to the new listener (reconnect=1).
+    await until("the agent reconnecting", () => agent2.connected, 30_000);
+    const exit = await bounded(adopted.stop({ timeoutMs: 60_000 }), "stop");
+    assert.deepEqual(exit, { code: null, signal: null }, "not walkd's child: the exit status is unknown");
+    assert.equal(await readProcessStat(record.pid).then((s) => s !== null && s.startTime === record.startTime && s.state !== "Z"), false);
+    assert.match(await consoleOf(spec), /got-term/);
+    await until("the agent's status", () => agent2.status !== undefined, 5000).catch(() => undefined);
+    assert.deepEqual(agent2.status, { kind: "exit", code: 5 }, "the final status reached the new listener");
+    assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
+    await rejectsWith(fresh.attach(spec, record), "not_found", /no longer running/);
+  });
+});
+
+describe("QEMU driver failures leave nothing behind", { timeout: 5 * 60_000 }, () => {
+  test("invalid specs are refused before anything is created", async () => {
+    const { spec } = await machine("exit 0");
+    const cases: Array<[Partial<MachineSpec>, RegExp]> = [
+      [{ id: "bad id!" }, /the id must be/],
+      [{ drives: spec.drives.map((d) => ({ ...d, root: false })) }, /exactly one drive must be the root drive/],
+      [{ vcpus: 0 }, /vcpus must be/],
+      [{ runtimeDir: join(dir, "x".repeat(120)) }, /longer than the 107 bytes/],
+    ];
+    for (const [patch, message] of cases) {
+      const s = { ...spec, ...patch, runtimeDir: patch.runtimeDir ?? join(dir, `never-${n}`) };
+      const vm = driver.create(s);
+      await rejectsWith(vm.start(), "invalid_argument", message);
+      assert.equal(vm.state, "new");
+      assert.equal(vm.pid, undefined);
+      assert.equal(existsSync(s.runtimeDir), false, `${s.runtimeDir} was not created`);
+    }
+  });
+
+  test("a missing QEMU binary is `unavailable` with the fix", async () => {
+    const { spec } = await machine("exit 0");
+    const vm = new QemuDriver({ qemuPath: join(dir, "no-such-qemu"), accel: "tcg" }).create(spec);
+    await rejectsWith(vm.start(), "unavailable", /QEMU binary not found: walk looked at .*no-such-qemu \(ENOENT\)\. Install it with `apt-get install qemu-system-x86`/);
+    assert.equal(vm.state, "new");
+    assert.deepEqual(await readdir(spec.runtimeDir), ["agent.sock"]);
+  });
+
+  test("no listener on the agent socket is refused before spawning", async () => {
+    const { spec, agent } = await machine("exit 0");
+    await agent.close();
+    const vm = driver.create(spec);
+    await rejectsWith(vm.start(), "invalid_argument", /nothing listens on the agent socket/);
+    assert.equal(vm.pid, undefined);
+    assert.deepEqual(await readdir(spec.runtimeDir), []);
+  });
+
+  test("a QEMU that cannot open a drive fails start with the end of its log, and no socket is left", async () => {
+    const { spec } = await machine("exit 0");
+    const missing = join(dir, "no-such-disk.ext4");
+    const s: MachineSpec = { ...spec, drives: spec.drives.map((d) => (d.id === "vdc" ? { ...d, path: missing } : d)) };
+    const vm = driver.create(s);
+    await rejectsWith(vm.start(), "internal", /QEMU's log .*qemu\.log ends: .*no-such-disk\.ext4/);
+    assert.equal(vm.state, "exited");
+    assert.equal(existsSync(join(s.runtimeDir, "qmp.sock")), false);
+  });
+
+  test("a second start of a running machine's spec is refused without touching the running VM", async () => {
+    const { spec } = await machine("echo waiting; sleep 600");
+    const vm = await started(spec);
+    const second = driver.create(spec);
+    await rejectsWith(second.start(), "conflict", /QMP socket .* is in use/);
+    assert.equal(second.pid, undefined);
+    assert.ok(await isSameProcessAlive(vm.pid!, vm.record!.startTime));
+    const exit = await bounded(vm.kill(), "kill");
+    assert.deepEqual(exit, { code: null, signal: "SIGKILL" });
+    assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
+  });
+});
