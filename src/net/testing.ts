@@ -16,7 +16,8 @@ export function openTempNetDb(): TempDb {
   const dir = mkdtempSync(join(tmpdir(), "walk-net-db-"));
   const path = join(dir, "walk.db");
   const db = openDatabase(path);
-  db.exec(NET_MIGRATION);
+  // Until the store's MIGRATIONS include NET_MIGRATION, apply it here; afterwards it is already there.
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'net_leases'").get() === undefined) db.exec(NET_MIGRATION);
   return {
     db,
     path,
