@@ -63,8 +63,10 @@ test("an empty tree makes a tiny, valid disk", async () => {
     const r = await b.finish(dir({}));
     assert.ok(r.sizeBytes <= 128 * 1024, `tiny disk is ${r.sizeBytes} bytes`);
     await assertClean(image);
-    const [ls] = await debugfs(image, ["ls -l /"]);
+    const [ls, stats] = await debugfs(image, ["ls -l /", "stats"]);
     assert.match(ls!, / lost\+found\n/);
+    assert.match(stats!, /Filesystem features:\s+ext_attr dir_index sparse_super2 filetype extent flex_bg sparse_super large_file huge_file dir_nlink extra_isize metadata_csum\n/);
+    assert.match(stats!, /Checksum type:\s+crc32c\n/);
   } finally {
     await cleanup();
   }

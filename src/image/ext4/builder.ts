@@ -10,14 +10,15 @@ import { BlockAllocator } from "./allocator.js";
 import { DataArea } from "./data-area.js";
 import { encodeExtentTree, I_BLOCK_SIZE, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
 import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, GROUP_DESC_SIZE, INDEX_FL, INODE_SIZE, MAX_INIT_EXTENT_LEN, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
-import { encodeInode, I_BLOCK_OFFSET, type InodeFields } from "./inode.js";
+import { encodeInode, I_BLOCK_OFFSET, setInodeChecksum, type InodeFields } from "./inode.js";
 import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
 import { displayPath, planInodes, type PlannedInode } from "./plan.js";
 import { reservedExtents, withReservedFiles, type ReservedFileSpec } from "./reserved.js";
 import { encodeGroupDescs, encodeSuperblock, hashSeed, type GroupDesc } from "./superblock.js";
 import { BlockWriter } from "./writer.js";
-import { setXattrBlockRefcount } from "./xattr.js";
+import { finishXattrBlock } from "./xattr.js";
+import { crc32c, fsChecksumSeed, inodeChecksumSeed } from "./crc32c.js";
 
 export interface Ext4BuilderOptions {
   /** The largest disk this build may produce, in bytes. Beyond it: WalkError "size_exceeded". */
@@ -159,7 +160,8 @@ export class Ext4Builder implements DataSink {
     const { root, reserved } = withReservedFiles(treeRoot, options.reserved ?? [], ts);
     const dataStart = this.alloc.firstBlock;
     const dataEnd = this.alloc.end;
-    const inodes = planInodes({ root, dataStart, dataEnd, reserved, hashSeed: hashSeed(this.uuid) });
+    const fsSeed = fsChecksumSeed(this.uuid);
+    const inodes = planInodes({ root, dataStart, dataEnd, reserved, hashSeed: hashSeed(this.uuid), fsSeed });
 
     // Blocks each inode needs in the metadata region, before knowing where that region starts.
     const xattrBlocks = new Map<string, { block: Buffer; refs: number; at: number }>();
@@ -225,7 +227,8 @@ export class Ext4Builder implements DataSink {
       let treeRoot: Buffer | null = null;
       if (need.tree > 0) {
         treeRoot = Buffer.alloc(I_BLOCK_SIZE);
-        for (const [j, b] of encodeExtentTree(extents, treeStart, treeRoot, 0).entries()) await out.put(treeStart + j, b);
+        const blocks = encodeExtentTree(extents, treeStart, treeRoot, 0, inodeChecksumSeed(fsSeed, p.ino));
+        for (const [j, b] of blocks.entries()) await out.put(treeStart + j, b);
       }
       let xattrBlock = 0;
       const xb = p.xattrs.block;
@@ -233,7 +236,7 @@ export class Ext4Builder implements DataSink {
         const shared = xattrBlocks.get(xb.toString("latin1"))!;
         if (shared.at === 0) {
           shared.at = next++;
-          setXattrBlockRefcount(shared.block, shared.refs);
+          finishXattrBlock(shared.block, shared.refs, shared.at, fsSeed);
           await out.put(shared.at, shared.block);
         }
         xattrBlock = shared.at;
@@ -245,11 +248,12 @@ export class Ext4Builder implements DataSink {
     const metaEnd = next;
 
     const bitmap = this.blockBitmap(geo, inodes, dataEnd, metaEnd);
-    await this.writeInodeTables(geo, inodes, placed);
-    const { descs, freeBlocks, freeInodes } = this.groupDescs(geo, inodes, bitmap, maxIno);
+    await this.writeInodeTables(geo, inodes, placed, fsSeed);
+    const inodeBitmap = this.inodeBitmaps(geo, maxIno);
+    const { descs, freeBlocks, freeInodes } = this.groupDescs(geo, inodes, bitmap, inodeBitmap, maxIno, fsSeed);
     await this.fh.write(bitmap, 0, bitmap.length, geo.blockBitmapStart * BLOCK_SIZE);
-    await this.fh.write(this.inodeBitmaps(geo, maxIno), 0, geo.groups * BLOCK_SIZE, geo.inodeBitmapStart * BLOCK_SIZE);
-    const gdt = encodeGroupDescs(descs, BLOCK_SIZE);
+    await this.fh.write(inodeBitmap, 0, inodeBitmap.length, geo.inodeBitmapStart * BLOCK_SIZE);
+    const gdt = encodeGroupDescs(descs, BLOCK_SIZE, fsSeed);
     await this.fh.write(gdt, 0, gdt.length, BLOCK_SIZE);
     const inodesCount = geo.groups * geo.inodesPerGroup;
     const sb = encodeSuperblock({
@@ -313,7 +317,7 @@ export class Ext4Builder implements DataSink {
     return buf;
   }
 
-  private groupDescs(geo: Geometry, inodes: readonly PlannedInode[], bitmap: Buffer, maxIno: number): { descs: GroupDesc[]; freeBlocks: number; freeInodes: number } {
+  private groupDescs(geo: Geometry, inodes: readonly PlannedInode[], bitmap: Buffer, inodeBitmap: Buffer, maxIno: number, fsSeed: number): { descs: GroupDesc[]; freeBlocks: number; freeInodes: number } {
     const dirs = new Array<number>(geo.groups).fill(0);
     for (const p of inodes) if (p.node.kind === "dir") dirs[Math.floor((p.ino - 1) / geo.inodesPerGroup)]!++;
     const descs: GroupDesc[] = [];
@@ -333,12 +337,14 @@ export class Ext4Builder implements DataSink {
         freeBlocks: free,
         freeInodes: freeIn,
         usedDirs: dirs[g]!,
+        blockBitmapCsum: crc32c(fsSeed, bitmap, g * BLOCK_SIZE, (g + 1) * BLOCK_SIZE),
+        inodeBitmapCsum: crc32c(fsSeed, inodeBitmap, g * BLOCK_SIZE, g * BLOCK_SIZE + geo.inodesPerGroup / 8),
       });
     }
     return { descs, freeBlocks, freeInodes };
   }
 
-  private async writeInodeTables(geo: Geometry, inodes: readonly PlannedInode[], placed: readonly Placed[]): Promise<void> {
+  private async writeInodeTables(geo: Geometry, inodes: readonly PlannedInode[], placed: readonly Placed[], fsSeed: number): Promise<void> {
     const table = Buffer.alloc(geo.inodesPerGroup * INODE_SIZE);
     let i = 0;
     for (let g = 0; g < geo.groups && i < inodes.length; g++) {
@@ -349,6 +355,7 @@ export class Ext4Builder implements DataSink {
         const off = (p.ino - first) * INODE_SIZE;
         encodeInode(table, off, inodeFields(p, placed[i]!), BLOCK_SIZE);
         writeIBlock(table, off + I_BLOCK_OFFSET, p, placed[i]!);
+        setInodeChecksum(table, off, inodeChecksumSeed(fsSeed, p.ino));
       }
       await this.fh.write(table, 0, table.length, (geo.inodeTableStart + g * geo.inodeTableBlocksPerGroup) * BLOCK_SIZE);
     }
@@ -406,7 +413,7 @@ function writeIBlock(buf: Buffer, off: number, p: PlannedInode, at: Placed): voi
   const n = p.node;
   if (usesExtents(n)) {
     if (at.treeRoot !== null) at.treeRoot.copy(buf, off);
-    else encodeExtentTree(at.extents, 0, buf, off);
+    else encodeExtentTree(at.extents, 0, buf, off, 0); // root only: no tree block to checksum
   } else if (n.kind === "symlink") n.target!.copy(buf, off);
   else if (n.kind === "char" || n.kind === "block") {
     const { major, minor } = n.rdev!;

@@ -1,8 +1,10 @@
 // Encodes directories. One block: a linear directory. More: an htree (dir_index) so the guest
 // kernel finds a name in a large directory without scanning it: block 0 is the index root, then
-// (past 508 leaves) one level of index nodes, then leaf blocks holding the entries in hash order.
+// (past 507 leaves) one level of index nodes, then leaf blocks holding the entries in hash order.
+// Every block ends in its metadata_csum checksum (a tail entry, or a dx_tail in index blocks).
 // Building is O(n log n) in the entries (one sort by hash).
 import { WalkError } from "../../lib/errors.js";
+import { crc32c } from "./crc32c.js";
 import { dirHash } from "./dirhash.js";
 import { BLOCK_SIZE, FT_DIR } from "./format.js";
 
@@ -22,20 +24,26 @@ export interface EncodedDirectory {
 
 const HEADER = 8;
 const HASH_VERSION_HALF_MD4 = 1;
-const ROOT_LIMIT = (BLOCK_SIZE - 32) / 8; // 508 index entries after the root's fake "." and ".."
-const NODE_LIMIT = (BLOCK_SIZE - 8) / 8; // 511 after a node's empty fake entry
+/** The checksum entry at the end of every leaf block: inode 0, rec_len 12, file type 0xde. */
+const TAIL = 12;
+const USABLE = BLOCK_SIZE - TAIL;
+const DX_TAIL = 8;
+const ROOT_COUNT_OFFSET = 32; // after the root's fake "." and ".." and dx_root_info
+const NODE_COUNT_OFFSET = 8; // after a node's empty fake entry
+const ROOT_LIMIT = (BLOCK_SIZE - ROOT_COUNT_OFFSET - DX_TAIL) / 8; // 507
+const NODE_LIMIT = (BLOCK_SIZE - NODE_COUNT_OFFSET - DX_TAIL) / 8; // 510
 
 function recLen(nameLen: number): number {
   return (HEADER + nameLen + 3) & ~3;
 }
 
-/** Packs entries into blocks in the order given; returns the blocks and each block's first entry. */
-function packBlocks(all: readonly DirEntry[]): { buf: Buffer; firsts: number[] } {
+/** Packs entries into checksummed blocks in the order given; returns them and each block's first entry. */
+function packBlocks(all: readonly DirEntry[], inodeSeed: number): { buf: Buffer; firsts: number[] } {
   const firsts = [0];
   let bytes = 0;
   all.forEach((e, i) => {
     const len = recLen(e.name.length);
-    if (bytes + len > BLOCK_SIZE) {
+    if (bytes + len > USABLE) {
       firsts.push(i);
       bytes = 0;
     }
@@ -47,8 +55,8 @@ function packBlocks(all: readonly DirEntry[]): { buf: Buffer; firsts: number[] }
   let lastOff = -1;
   all.forEach((e, i) => {
     if (firsts[block + 1] === i) {
-      // The last entry of a block stretches to its end.
-      if (lastOff >= 0) buf.writeUInt16LE(block * BLOCK_SIZE + BLOCK_SIZE - lastOff, lastOff + 4);
+      // The last entry of a block stretches to the checksum entry.
+      if (lastOff >= 0) buf.writeUInt16LE(block * BLOCK_SIZE + USABLE - lastOff, lastOff + 4);
       block++;
       off = block * BLOCK_SIZE;
     }
@@ -60,7 +68,13 @@ function packBlocks(all: readonly DirEntry[]): { buf: Buffer; firsts: number[] }
     lastOff = off;
     off += recLen(e.name.length);
   });
-  buf.writeUInt16LE(block * BLOCK_SIZE + BLOCK_SIZE - lastOff, lastOff + 4);
+  buf.writeUInt16LE(block * BLOCK_SIZE + USABLE - lastOff, lastOff + 4);
+  for (let b = 0; b < firsts.length; b++) {
+    const tail = b * BLOCK_SIZE + USABLE;
+    buf.writeUInt16LE(TAIL, tail + 4);
+    buf.writeUInt8(0xde, tail + 7);
+    buf.writeUInt32LE(crc32c(inodeSeed, buf, b * BLOCK_SIZE, tail), tail + 8);
+  }
   return { buf, firsts };
 }
 
@@ -69,7 +83,9 @@ interface IndexEntry {
   block: number;
 }
 
-function writeIndex(buf: Buffer, off: number, limit: number, entries: readonly IndexEntry[]): void {
+/** Writes an index (count/limit, entries) at `countOffset` of the block at `blockOff`, and its dx_tail. */
+function writeIndex(buf: Buffer, blockOff: number, countOffset: number, limit: number, entries: readonly IndexEntry[], inodeSeed: number): void {
+  const off = blockOff + countOffset;
   buf.writeUInt16LE(limit, off);
   buf.writeUInt16LE(entries.length, off + 2);
   buf.writeUInt32LE(entries[0]!.block, off + 4); // the first entry's hash is implicitly 0
@@ -77,17 +93,21 @@ function writeIndex(buf: Buffer, off: number, limit: number, entries: readonly I
     buf.writeUInt32LE(entries[i]!.hash, off + i * 8);
     buf.writeUInt32LE(entries[i]!.block, off + i * 8 + 4);
   }
+  // The checksum covers the block up to the last used entry, then the tail with its checksum zero.
+  const tail = off + limit * 8;
+  const c = crc32c(crc32c(inodeSeed, buf, blockOff, off + entries.length * 8), buf, tail, tail + DX_TAIL);
+  buf.writeUInt32LE(c, tail + 4);
 }
 
 /** Encodes a directory; names must already be valid (1..255 bytes, no "/" or NUL). */
-export function encodeDirectory(selfIno: number, parentIno: number, entries: readonly DirEntry[], hashSeed: readonly number[]): EncodedDirectory {
+export function encodeDirectory(selfIno: number, parentIno: number, entries: readonly DirEntry[], hashSeed: readonly number[], inodeSeed: number): EncodedDirectory {
   const dots: DirEntry[] = [{ name: ".", ino: selfIno, fileType: FT_DIR }, { name: "..", ino: parentIno, fileType: FT_DIR }];
-  const linear = packBlocks([...dots, ...entries]);
+  const linear = packBlocks([...dots, ...entries], inodeSeed);
   if (linear.firsts.length === 1) return { bytes: linear.buf, indexed: false };
 
   const hashed = entries.map((e) => ({ e, hash: dirHash(e.name, hashSeed) }));
   hashed.sort((a, b) => a.hash - b.hash || (a.e.name < b.e.name ? -1 : 1));
-  const leaves = packBlocks(hashed.map((h) => h.e));
+  const leaves = packBlocks(hashed.map((h) => h.e), inodeSeed);
   const leafCount = leaves.firsts.length;
   const levels = leafCount <= ROOT_LIMIT ? 0 : 1;
   const nodeCount = levels === 0 ? 0 : Math.ceil(leafCount / NODE_LIMIT);
@@ -115,17 +135,17 @@ export function encodeDirectory(selfIno: number, parentIno: number, entries: rea
   bytes.writeUInt8(HASH_VERSION_HALF_MD4, 28);
   bytes.writeUInt8(8, 29); // info_length
   bytes.writeUInt8(levels, 30);
-  if (levels === 0) writeIndex(bytes, 32, ROOT_LIMIT, leafIndex);
+  if (levels === 0) writeIndex(bytes, 0, ROOT_COUNT_OFFSET, ROOT_LIMIT, leafIndex, inodeSeed);
   else {
     const nodes: IndexEntry[] = [];
     for (let n = 0; n < nodeCount; n++) {
       const chunk = leafIndex.slice(n * NODE_LIMIT, (n + 1) * NODE_LIMIT);
       const off = (1 + n) * BLOCK_SIZE;
       bytes.writeUInt16LE(BLOCK_SIZE, off + 4); // an empty entry spanning the block
-      writeIndex(bytes, off + 8, NODE_LIMIT, chunk);
+      writeIndex(bytes, off, NODE_COUNT_OFFSET, NODE_LIMIT, chunk, inodeSeed);
       nodes.push({ hash: chunk[0]!.hash, block: 1 + n });
     }
-    writeIndex(bytes, 32, ROOT_LIMIT, nodes);
+    writeIndex(bytes, 0, ROOT_COUNT_OFFSET, ROOT_LIMIT, nodes, inodeSeed);
   }
   leaves.buf.copy(bytes, firstLeaf * BLOCK_SIZE);
   return { bytes, indexed: true };

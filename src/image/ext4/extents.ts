@@ -1,6 +1,7 @@
 // Encodes extent trees: depth 0 in i_block for at most 4 extents, otherwise leaf blocks of 340
-// extents under as many index levels as needed, with the root in i_block. Pure functions; the
-// caller decides where the tree blocks go.
+// extents under as many index levels as needed, with the root in i_block. Each tree block ends
+// in its metadata_csum checksum. Pure functions; the caller decides where the tree blocks go.
+import { crc32c } from "./crc32c.js";
 import { BLOCK_SIZE, MAX_INIT_EXTENT_LEN } from "./format.js";
 
 export interface ExtentEntry {
@@ -15,7 +16,9 @@ const EXTENT_MAGIC = 0xf30a;
 const HEADER_SIZE = 12;
 const ENTRY_SIZE = 12;
 const ROOT_MAX = 4;
-const NODE_MAX = Math.floor((BLOCK_SIZE - HEADER_SIZE) / ENTRY_SIZE); // 340
+const TAIL_SIZE = 4; // the checksum after the last possible entry
+const NODE_MAX = Math.floor((BLOCK_SIZE - HEADER_SIZE - TAIL_SIZE) / ENTRY_SIZE); // 340
+const TAIL_OFFSET = HEADER_SIZE + NODE_MAX * ENTRY_SIZE;
 export const I_BLOCK_SIZE = 60;
 
 /** Splits runs into pieces one extent can hold (32768 blocks, 32767 if unwritten). */
@@ -72,9 +75,9 @@ function writeIndexEntry(buf: Buffer, off: number, c: ChildRef): void {
 /**
  * Encodes sorted, already split extents: the root into the 60 zero bytes at `root[rootOff]`
  * (i_block), and returns the tree blocks, numbered from `firstBlock` on, as many as
- * treeBlockCount(entries.length), each BLOCK_SIZE bytes.
+ * treeBlockCount(entries.length), each BLOCK_SIZE bytes and checksummed from the inode's seed.
  */
-export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: number, root: Buffer, rootOff: number): Buffer[] {
+export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: number, root: Buffer, rootOff: number, inodeSeed: number): Buffer[] {
   const blocks: Buffer[] = [];
   if (entries.length <= ROOT_MAX) {
     writeHeader(root, rootOff, entries.length, ROOT_MAX, 0);
@@ -87,6 +90,7 @@ export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: nu
     const buf = Buffer.alloc(BLOCK_SIZE);
     writeHeader(buf, 0, chunk.length, NODE_MAX, 0);
     chunk.forEach((e, j) => writeLeafEntry(buf, HEADER_SIZE + j * ENTRY_SIZE, e));
+    buf.writeUInt32LE(crc32c(inodeSeed, buf, 0, TAIL_OFFSET), TAIL_OFFSET);
     children.push({ logical: chunk[0]!.logical, block: firstBlock + blocks.length });
     blocks.push(buf);
   }
@@ -98,6 +102,7 @@ export function encodeExtentTree(entries: readonly ExtentEntry[], firstBlock: nu
       const buf = Buffer.alloc(BLOCK_SIZE);
       writeHeader(buf, 0, chunk.length, NODE_MAX, depth);
       chunk.forEach((c, j) => writeIndexEntry(buf, HEADER_SIZE + j * ENTRY_SIZE, c));
+      buf.writeUInt32LE(crc32c(inodeSeed, buf, 0, TAIL_OFFSET), TAIL_OFFSET);
       next.push({ logical: chunk[0]!.logical, block: firstBlock + blocks.length });
       blocks.push(buf);
     }

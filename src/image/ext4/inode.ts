@@ -1,6 +1,7 @@
 // Encodes one 256-byte inode: 32-bit owners, 48-bit block counts, 64-bit sizes and nanosecond
 // timestamps in the extra fields. Knows the byte layout only, not what the fields should hold.
 import type { Timestamp } from "../tree.js";
+import { crc32c } from "./crc32c.js";
 import { EXTRA_ISIZE, INODE_SIZE } from "./format.js";
 
 export interface InodeFields {
@@ -62,4 +63,13 @@ export function encodeInode(buf: Buffer, off: number, f: InodeFields, blockSize:
   buf.writeUInt32LE(t.lo, off + 144); // crtime
   buf.writeUInt32LE(t.extra, off + 148);
   if (f.inlineXattrs !== null) f.inlineXattrs.copy(buf, off + 128 + EXTRA_ISIZE, 0, INODE_SIZE - 128 - EXTRA_ISIZE);
+}
+
+/** Sets the metadata_csum checksum of the complete inode at `off` (its checksum fields zero). */
+export function setInodeChecksum(buf: Buffer, off: number, inodeSeed: number): void {
+  buf.writeUInt16LE(0, off + 124);
+  buf.writeUInt16LE(0, off + 130);
+  const c = crc32c(inodeSeed, buf, off, off + INODE_SIZE);
+  buf.writeUInt16LE(c & 0xffff, off + 124); // l_i_checksum_lo
+  buf.writeUInt16LE(c >>> 16, off + 130); // i_checksum_hi
 }

@@ -3,6 +3,7 @@
 // lays out xattrs. Everything here is independent of where blocks end up on the disk.
 import { WalkError } from "../../lib/errors.js";
 import type { DataExtent, Node } from "../tree.js";
+import { inodeChecksumSeed } from "./crc32c.js";
 import { encodeDirectory, type DirEntry } from "./directory.js";
 import {
   BLOCK_SIZE,
@@ -141,6 +142,8 @@ export interface PlanInput {
   dataEnd: number;
   reserved: ReadonlyMap<Node, ReservedCapacity>;
   hashSeed: readonly number[];
+  /** metadata_csum seed of the filesystem. */
+  fsSeed: number;
 }
 
 /** Inodes in inode-number order: root (2) first, then 11, 12, ... */
@@ -180,7 +183,7 @@ export function planInodes(input: PlanInput): PlannedInode[] {
       else if (++p.links > LINK_MAX) throw new WalkError("size_exceeded", `entry ${displayPath(p)} has more than ${LINK_MAX} hard links`);
       entries.push({ name, ino: p.ino, fileType: TYPES[child.kind][1] });
     }
-    const encoded = encodeDirectory(dir.ino, parent, entries, input.hashSeed);
+    const encoded = encodeDirectory(dir.ino, parent, entries, input.hashSeed, inodeChecksumSeed(input.fsSeed, dir.ino));
     dir.dirBlocks = encoded.bytes;
     dir.dirIndexed = encoded.indexed;
     // "." and the parent's entry, plus each subdirectory's "..".

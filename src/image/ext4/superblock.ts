@@ -1,5 +1,6 @@
 // Encodes the superblock and the group descriptor table from a finished layout's numbers.
 import { createHash } from "node:crypto";
+import { crc32c, le32 } from "./crc32c.js";
 import {
   BLOCKS_PER_GROUP,
   FEATURE_COMPAT,
@@ -26,6 +27,7 @@ export interface SuperblockFields {
 }
 
 const FLAGS_UNSIGNED_HASH = 0x0002;
+const CHECKSUM_CRC32C = 1;
 const HASH_HALF_MD4 = 1;
 
 /** The htree hash seed (s_hash_seed): derived from the uuid, so builds are reproducible. */
@@ -73,7 +75,9 @@ export function encodeSuperblock(f: SuperblockFields): Buffer {
   b.writeUInt16LE(EXTRA_ISIZE, 350);
   b.writeUInt32LE(FLAGS_UNSIGNED_HASH, 352);
   b.writeUInt8(LOG_GROUPS_PER_FLEX, 372);
+  b.writeUInt8(CHECKSUM_CRC32C, 373);
   // s_backup_bgs (offset 588) stay 0,0: sparse_super2 with no backup superblocks.
+  b.writeUInt32LE(crc32c(0xffffffff, b, 0, 1020), 1020); // s_checksum
   return b;
 }
 
@@ -84,10 +88,13 @@ export interface GroupDesc {
   freeBlocks: number;
   freeInodes: number;
   usedDirs: number;
+  /** crc32c of the group's bitmaps (the low 16 bits are stored with 32-byte descriptors). */
+  blockBitmapCsum: number;
+  inodeBitmapCsum: number;
 }
 
-/** The group descriptor table, padded to whole blocks. */
-export function encodeGroupDescs(descs: readonly GroupDesc[], blockSize: number): Buffer {
+/** The group descriptor table, padded to whole blocks, each descriptor checksummed. */
+export function encodeGroupDescs(descs: readonly GroupDesc[], blockSize: number, fsSeed: number): Buffer {
   const b = Buffer.alloc(Math.ceil((descs.length * GROUP_DESC_SIZE) / blockSize) * blockSize);
   descs.forEach((d, i) => {
     const off = i * GROUP_DESC_SIZE;
@@ -97,6 +104,11 @@ export function encodeGroupDescs(descs: readonly GroupDesc[], blockSize: number)
     b.writeUInt16LE(d.freeBlocks, off + 12);
     b.writeUInt16LE(d.freeInodes, off + 14);
     b.writeUInt16LE(d.usedDirs, off + 16);
+    b.writeUInt16LE(d.blockBitmapCsum & 0xffff, off + 24);
+    b.writeUInt16LE(d.inodeBitmapCsum & 0xffff, off + 26);
+    // Over the group number, then the descriptor with bg_checksum (its last 2 bytes) zero.
+    const c = crc32c(crc32c(fsSeed, le32(i)), b, off, off + GROUP_DESC_SIZE);
+    b.writeUInt16LE(c & 0xffff, off + 30);
   });
   return b;
 }

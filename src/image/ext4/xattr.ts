@@ -2,6 +2,7 @@
 // external attribute block (shared by inodes with identical blocks, as ext4 allows). POSIX ACLs
 // are converted from the xattr wire format to ext4's compact on-disk format.
 import { WalkError } from "../../lib/errors.js";
+import { crc32c } from "./crc32c.js";
 import { BLOCK_SIZE, EXTRA_ISIZE, INODE_SIZE } from "./format.js";
 
 const XATTR_MAGIC = 0xea020000;
@@ -178,7 +179,12 @@ export function layoutXattrs(xattrs: ReadonlyMap<string, Buffer>, where: string)
   return { inline: inlineBuf, block };
 }
 
-/** Sets the reference count of an attribute block shared by `refs` inodes. */
-export function setXattrBlockRefcount(block: Buffer, refs: number): void {
+/** Sets the reference count of an attribute block shared by `refs` inodes, and its checksum at `blockNr`. */
+export function finishXattrBlock(block: Buffer, refs: number, blockNr: number, fsSeed: number): void {
   block.writeUInt32LE(refs, 4);
+  const nr = Buffer.alloc(8);
+  nr.writeUInt32LE(blockNr % 2 ** 32, 0);
+  nr.writeUInt32LE(Math.floor(blockNr / 2 ** 32), 4);
+  block.writeUInt32LE(0, 16);
+  block.writeUInt32LE(crc32c(crc32c(fsSeed, nr), block), 16); // h_checksum
 }
