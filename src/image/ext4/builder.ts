@@ -371,7 +371,7 @@ export class Ext4Builder implements DataSink {
         inodeOffset: this.inodeOffset(geo, p.ino),
         dataOffset: start * BLOCK_SIZE,
         capacityBlocks: p.reserved.capacityBlocks,
-        capacity: p.reserved.capacityBlocks * BLOCK_SIZE,
+        capacity: p.reserved.capacity,
       };
     });
     return { format: PATCH_MAP_FORMAT, blockSize: BLOCK_SIZE, diskBytes, files };

@@ -11,7 +11,7 @@ export interface ReservedFileLocation {
   dataOffset: number;
   /** Contiguous blocks the file owns whatever its size. */
   capacityBlocks: number;
-  /** The most bytes the file may hold: capacityBlocks * blockSize. */
+  /** The most bytes the file may hold, as given when building (at most capacityBlocks * blockSize). */
   capacity: number;
 }
 

@@ -87,7 +87,10 @@ test("a patch that does not fit or does not match changes nothing", async () => 
     // A map for a different disk (here: one with more data) is refused too.
     const b = await Ext4Builder.create(other, { maxBytes: 1 << 30 });
     const big = await file(b, Buffer.alloc(50_000, 1));
-    const r2 = await b.finish(dir({ big }), { reserved: [{ path: ["walk", "env"], capacity: 4096, content: Buffer.from("x") }] });
+    const r2 = await b.finish(dir({ big }), { reserved: [{ path: ["walk", "env"], capacity: 1000, content: Buffer.from("x") }] });
+    assert.equal(r2.patchMap.files["walk/env"]!.capacity, 1000, "the capacity asked for, not the block it rounds up to");
+    assert.equal(r2.patchMap.files["walk/env"]!.capacityBlocks, 1);
+    await assert.rejects(patchReservedFile(other, r2.patchMap, "walk/env", Buffer.alloc(1001)), (e: unknown) => isWalkError(e, "size_exceeded"));
     await assert.rejects(patchReservedFile(image, r2.patchMap, "walk/env", Buffer.alloc(1)), (e: unknown) => isWalkError(e, "conflict"));
     assert.equal(sha256(await readFile(image)), before);
   } finally {

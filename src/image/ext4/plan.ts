@@ -33,6 +33,8 @@ import { MAX_FILE_SIZE } from "./data-area.js";
 export interface ReservedCapacity {
   /** Key in the patch map: the path components joined by "/". */
   name: string;
+  /** The most bytes the file may hold, as asked for; its blocks are that rounded up. */
+  capacity: number;
   capacityBlocks: number;
   content: Uint8Array;
 }

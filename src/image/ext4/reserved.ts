@@ -84,7 +84,7 @@ export function withReservedFiles(
       xattrs: new Map(),
     };
     dir.children!.set(spec.path[spec.path.length - 1]!, file);
-    reserved.set(file, { name, capacityBlocks: Math.ceil(spec.capacity / BLOCK_SIZE), content: spec.content });
+    reserved.set(file, { name, capacity: spec.capacity, capacityBlocks: Math.ceil(spec.capacity / BLOCK_SIZE), content: spec.content });
   }
   const lpf = top.children!.get("lost+found");
   if (lpf === undefined) top.children!.set("lost+found", newDir(0o700, 0, 0, timestamp));
