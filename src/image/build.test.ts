@@ -109,3 +109,13 @@ void test("build: bad input fails with a clear error and publishes nothing", asy
   await failsLeavingNothing(t, { ...good, configJson: { ...good.configJson, rootfs: { type: "layers", diff_ids: lying.map((l) => l.diffId) } } }, "digest_mismatch", /layer 1 \(sha256:[0-9a-f]+\): the uncompressed layer hashes to/, { layers: lying });
   await failsLeavingNothing(t, good, "invalid_argument", /its config lists 2 diff_ids, or they differ/, { layers: good.layers.slice(0, 1).map((l) => layerInput(l)) });
 });
+
+void test("build: a build canceled between layers is a canceled error and leaves nothing", async (t) => {
+  const out = tempDir(t);
+  const image = await buildSampleImage();
+  const abort = new AbortController();
+  const req = request(image, out, { signal: abort.signal, onProgress: (p) => p.phase === "flatten" && p.layer === 0 && abort.abort() });
+  await assert.rejects(buildAppDisk(req), (err: unknown) => isWalkError(err, "canceled"));
+  assert.deepEqual(req.layers.map((l) => l.opened), [1, 0]);
+  assert.deepEqual(filesUnder(out), []);
+});

@@ -10,7 +10,7 @@ import type { ImageConfig } from "../oci/types.js";
 import { buildBaseDisk, findBaseDisk } from "./build/base.js";
 import { deriveAppDisk, linkAppDisk } from "./build/derive.js";
 import { appDiskPath, basePaths } from "./build/names.js";
-import { DEFAULT_FLATTEN_LIMITS, type FlattenLimits, type FlattenProgress, type LayerInput } from "./flatten/index.js";
+import { DEFAULT_FLATTEN_LIMITS, throwIfCanceled, type FlattenLimits, type FlattenProgress, type LayerInput } from "./flatten/index.js";
 import { configIdOf, encodeRuntimeConfig, resolveRuntimeConfig, type RunOverrides } from "./runconfig.js";
 
 export { appDiskPath, basePaths, listAppDisks, BASE_DIR, type AppDiskFile } from "./build/names.js";
@@ -100,7 +100,7 @@ export async function buildAppDisk(req: BuildAppDiskRequest): Promise<AppDisk> {
     req.logger?.info({ image: req.imageDigest, configId }, "app disk published");
     return done("none");
   }
-  req.signal?.throwIfAborted();
+  throwIfCanceled(req.signal);
   req.onProgress?.({ phase: "derive" });
   await deriveAppDisk(base.disk, map, encoded, path);
   req.logger?.info({ image: req.imageDigest, configId, reused: "base" }, "app disk published");

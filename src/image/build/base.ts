@@ -8,7 +8,7 @@ import { WalkError } from "../../lib/errors.js";
 import { publishFile, tempPathFor, writeFileAtomic } from "../../lib/atomic.js";
 import type { Logger } from "../../lib/log.js";
 import { Ext4Builder, PATCH_MAP_FORMAT, type PatchMap } from "../ext4/index.js";
-import { flattenLayers, type FlattenLimits, type FlattenProgress, type LayerInput } from "../flatten/index.js";
+import { flattenLayers, throwIfCanceled, type FlattenLimits, type FlattenProgress, type LayerInput } from "../flatten/index.js";
 import { CONTRACT_MAX_FILE_BYTES, type EncodedRuntimeConfig } from "../runconfig.js";
 import type { Node } from "../tree.js";
 
@@ -78,7 +78,7 @@ export async function buildBaseDisk(req: BaseDiskRequest): Promise<PatchMap> {
       ...(req.onFlattenProgress ? { onProgress: req.onFlattenProgress } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });
-    req.signal?.throwIfAborted();
+    throwIfCanceled(req.signal);
     req.onWrite?.();
     claimWalkDir(root, req.logger);
     const result = await builder.finish(root, {

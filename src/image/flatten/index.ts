@@ -6,6 +6,7 @@ import { WalkError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type { DataSink, Node } from "../tree.js";
 import { Flattener } from "./apply.js";
+import { throwIfCanceled } from "./cancel.js";
 import { compressionOf, decompress } from "./decompress.js";
 import { withDefaults, type FlattenLimits } from "./limits.js";
 import { readAhead } from "./read-ahead.js";
@@ -15,6 +16,7 @@ export { DEFAULT_FLATTEN_LIMITS, type FlattenLimits } from "./limits.js";
 export { compressionOf, decompress, type Compression } from "./decompress.js";
 export { readTar, type TarEntry, type TarHeader, type TarEntryType } from "./tar.js";
 export { Flattener } from "./apply.js";
+export { throwIfCanceled } from "./cancel.js";
 
 /** One layer as the builder needs it, independent of where it is stored. */
 export interface LayerInput {
@@ -51,7 +53,7 @@ const READ_AHEAD_BYTES = 8 << 20;
 /** Every error of a layer names it, so a user can tell which blob is at fault. */
 function inLayer(err: unknown, layer: LayerInput, index: number): WalkError {
   const e = err instanceof WalkError ? err : new WalkError("internal", err instanceof Error ? err.message : String(err), { cause: err });
-  if (e.details?.layer !== undefined) return e;
+  if (e.details?.layer !== undefined || e.code === "canceled") return e;
   return new WalkError(e.code, `layer ${index + 1} (${layer.digest}): ${e.message}`, { cause: e, details: { ...e.details, layer: layer.digest } });
 }
 
@@ -62,7 +64,7 @@ export async function flattenLayers(layers: readonly LayerInput[], sink: DataSin
   let totalBytes = 0;
   for (const [index, layer] of layers.entries()) {
     try {
-      opts.signal?.throwIfAborted();
+      throwIfCanceled(opts.signal);
       if (!/^sha256:[0-9a-f]{64}$/.test(layer.diffId)) throw new WalkError("invalid_argument", `diff_id ${JSON.stringify(layer.diffId)} is not a sha256 digest`);
       const compression = compressionOf(layer.mediaType);
       const hash = createHash("sha256");
@@ -86,7 +88,7 @@ export async function flattenLayers(layers: readonly LayerInput[], sink: DataSin
       const tar = counted(readAhead(decompress(await layer.open(), compression), READ_AHEAD_BYTES));
       flattener.beginLayer();
       for await (const { header, body } of readTar(tar, limits)) {
-        opts.signal?.throwIfAborted();
+        throwIfCanceled(opts.signal);
         await flattener.apply(header, body);
       }
       const actual = `sha256:${hash.digest("hex")}`;
