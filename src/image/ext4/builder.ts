@@ -7,18 +7,19 @@ import { open, type FileHandle } from "node:fs/promises";
 import { WalkError } from "../../lib/errors.js";
 import type { DataSink, FileData, Node, Timestamp } from "../tree.js";
 import { BlockAllocator } from "./allocator.js";
+import { blockBitmap, groupDescs, inodeBitmaps } from "./bitmaps.js";
 import { DataArea } from "./data-area.js";
 import { encodeExtentTree, I_BLOCK_SIZE, splitRuns, treeBlockCount, type ExtentEntry } from "./extents.js";
-import { BLOCK_SIZE, BLOCKS_PER_GROUP, EXTENTS_FL, GROUP_DESC_SIZE, INDEX_FL, INODE_SIZE, MAX_INIT_EXTENT_LEN, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
+import { BLOCK_SIZE, EXTENTS_FL, INDEX_FL, INODE_SIZE, MAX_INIT_EXTENT_LEN, MAX_BLOCKS, SUPERBLOCK_OFFSET } from "./format.js";
 import { encodeInode, I_BLOCK_OFFSET, setInodeChecksum, type InodeFields } from "./inode.js";
 import { computeGeometry, gdtBlocksFor, type Geometry } from "./layout.js";
 import { PATCH_MAP_FORMAT, type PatchMap } from "./patch-map.js";
-import { displayPath, planInodes, type PlannedInode } from "./plan.js";
+import { planInodes, type PlannedInode } from "./plan.js";
 import { reservedExtents, withReservedFiles, type ReservedFileSpec } from "./reserved.js";
-import { encodeGroupDescs, encodeSuperblock, hashSeed, type GroupDesc } from "./superblock.js";
+import { encodeGroupDescs, encodeSuperblock, hashSeed } from "./superblock.js";
 import { BlockWriter } from "./writer.js";
 import { finishXattrBlock } from "./xattr.js";
-import { crc32c, fsChecksumSeed, inodeChecksumSeed } from "./crc32c.js";
+import { fsChecksumSeed, inodeChecksumSeed } from "./crc32c.js";
 
 export interface Ext4BuilderOptions {
   /** The largest disk this build may produce, in bytes. Beyond it: WalkError "size_exceeded". */
@@ -247,10 +248,10 @@ export class Ext4Builder implements DataSink {
     await out.flush();
     const metaEnd = next;
 
-    const bitmap = this.blockBitmap(geo, inodes, dataEnd, metaEnd);
+    const bitmap = blockBitmap(geo, inodes, dataEnd, metaEnd);
     await this.writeInodeTables(geo, inodes, placed, fsSeed);
-    const inodeBitmap = this.inodeBitmaps(geo, maxIno);
-    const { descs, freeBlocks, freeInodes } = this.groupDescs(geo, inodes, bitmap, inodeBitmap, maxIno, fsSeed);
+    const inodeBitmap = inodeBitmaps(geo, maxIno);
+    const { descs, freeBlocks, freeInodes } = groupDescs(geo, inodes, bitmap, inodeBitmap, maxIno, fsSeed);
     await this.fh.write(bitmap, 0, bitmap.length, geo.blockBitmapStart * BLOCK_SIZE);
     await this.fh.write(inodeBitmap, 0, inodeBitmap.length, geo.inodeBitmapStart * BLOCK_SIZE);
     const gdt = encodeGroupDescs(descs, BLOCK_SIZE, fsSeed);
@@ -284,64 +285,6 @@ export class Ext4Builder implements DataSink {
     const group = Math.floor((ino - 1) / geo.inodesPerGroup);
     const index = (ino - 1) % geo.inodesPerGroup;
     return (geo.inodeTableStart + group * geo.inodeTableBlocksPerGroup) * BLOCK_SIZE + index * INODE_SIZE;
-  }
-
-  /** Marks superblock, descriptors, data extents and metadata; rejects blocks claimed twice. */
-  private blockBitmap(geo: Geometry, inodes: readonly PlannedInode[], dataEnd: number, metaEnd: number): Buffer {
-    const bitmap = Buffer.alloc(geo.groups * BLOCK_SIZE);
-    const setRange = (start: number, length: number, owner?: PlannedInode): void => {
-      for (let b = start; b < start + length; b++) {
-        const mask = 1 << (b & 7);
-        if ((bitmap[b >>> 3]! & mask) !== 0) {
-          throw new WalkError("internal", `block ${b} of ${owner === undefined ? "the metadata" : `entry ${displayPath(owner)}`} belongs to another file too`);
-        }
-        bitmap[b >>> 3]! |= mask;
-      }
-    };
-    setRange(0, 1 + Math.ceil((geo.groups * GROUP_DESC_SIZE) / BLOCK_SIZE));
-    for (const p of inodes) for (const e of p.extents ?? []) setRange(e.physical, e.length, p);
-    setRange(dataEnd, metaEnd - dataEnd);
-    // Bits past the last block are padding and must be set.
-    for (let b = geo.totalBlocks; b < geo.groups * BLOCKS_PER_GROUP; b++) bitmap[b >>> 3]! |= 1 << (b & 7);
-    return bitmap;
-  }
-
-  private inodeBitmaps(geo: Geometry, maxIno: number): Buffer {
-    const buf = Buffer.alloc(geo.groups * BLOCK_SIZE);
-    for (let g = 0; g < geo.groups; g++) {
-      const base = g * BLOCK_SIZE * 8;
-      const used = Math.max(0, Math.min(geo.inodesPerGroup, maxIno - g * geo.inodesPerGroup));
-      for (let i = 0; i < used; i++) buf[(base + i) >>> 3]! |= 1 << (i & 7);
-      for (let i = geo.inodesPerGroup; i < BLOCK_SIZE * 8; i++) buf[(base + i) >>> 3]! |= 1 << (i & 7);
-    }
-    return buf;
-  }
-
-  private groupDescs(geo: Geometry, inodes: readonly PlannedInode[], bitmap: Buffer, inodeBitmap: Buffer, maxIno: number, fsSeed: number): { descs: GroupDesc[]; freeBlocks: number; freeInodes: number } {
-    const dirs = new Array<number>(geo.groups).fill(0);
-    for (const p of inodes) if (p.node.kind === "dir") dirs[Math.floor((p.ino - 1) / geo.inodesPerGroup)]!++;
-    const descs: GroupDesc[] = [];
-    let freeBlocks = 0;
-    let freeInodes = 0;
-    for (let g = 0; g < geo.groups; g++) {
-      let used = 0;
-      for (let i = g * BLOCK_SIZE; i < (g + 1) * BLOCK_SIZE; i++) used += POPCOUNT[bitmap[i]!]!;
-      const free = BLOCKS_PER_GROUP - used;
-      const freeIn = geo.inodesPerGroup - Math.max(0, Math.min(geo.inodesPerGroup, maxIno - g * geo.inodesPerGroup));
-      freeBlocks += free;
-      freeInodes += freeIn;
-      descs.push({
-        blockBitmap: geo.blockBitmapStart + g,
-        inodeBitmap: geo.inodeBitmapStart + g,
-        inodeTable: geo.inodeTableStart + g * geo.inodeTableBlocksPerGroup,
-        freeBlocks: free,
-        freeInodes: freeIn,
-        usedDirs: dirs[g]!,
-        blockBitmapCsum: crc32c(fsSeed, bitmap, g * BLOCK_SIZE, (g + 1) * BLOCK_SIZE),
-        inodeBitmapCsum: crc32c(fsSeed, inodeBitmap, g * BLOCK_SIZE, g * BLOCK_SIZE + geo.inodesPerGroup / 8),
-      });
-    }
-    return { descs, freeBlocks, freeInodes };
   }
 
   private async writeInodeTables(geo: Geometry, inodes: readonly PlannedInode[], placed: readonly Placed[], fsSeed: number): Promise<void> {
@@ -378,11 +321,6 @@ export class Ext4Builder implements DataSink {
   }
 }
 
-const POPCOUNT = Uint8Array.from({ length: 256 }, (_, n) => {
-  let c = 0;
-  for (let v = n; v > 0; v >>= 1) c += v & 1;
-  return c;
-});
 
 function usesExtents(n: Node): boolean {
   return n.kind === "file" || n.kind === "dir" || (n.kind === "symlink" && n.target!.length >= 60);
