@@ -6,13 +6,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentChannel, guestCmdline, qmpExecute, type GuestParams } from "../../src/base/index.js";
 import { isWalkError } from "../../src/lib/index.js";
-import { isSameProcessAlive, readProcessStat, type MachineSpec, type VmHandle, type VmRecord } from "../../src/vm/index.js";
+import { isSameProcessAlive, readProcessStat, type MachineSpec, type SnapshotFiles, type VmHandle, type VmRecord } from "../../src/vm/index.js";
 import { QemuDriver } from "../../src/vm/qemu/index.js";
 import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
 import { buildTestBase, type GuestBase } from "../harness/qemu.js";
@@ -188,6 +188,71 @@ describe("QEMU driver, real boots under TCG", { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(agent2.status, { kind: "exit", code: 5 }, "the final status reached the new listener");
     assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
     await rejectsWith(fresh.attach(spec, record), "not_found", /no longer running/);
+  });
+});
+
+describe("QEMU snapshots: migrate to a file, restore with -incoming", { timeout: 10 * 60_000 }, () => {
+  const counter = "trap 'echo got-term; exit 4' TERM; i=0; while :; do i=$((i+1)); echo count=$i; sleep 0.2; done";
+  let snap: { spec: MachineSpec; files: SnapshotFiles; agent: AgentChannel } | undefined;
+  const counts = (text: string): number[] => [...text.matchAll(/^count=(\d+)$/gm)].map((m) => Number(m[1]));
+
+  test("a counter's in-memory state survives snapshot, kill and restore; the agent keeps working; a resumed source runs on", async () => {
+    const { spec, agent } = await machine(counter);
+    const vm = await started(spec);
+    await until("the counter", async () => counts(await consoleOf(spec)).length >= 3);
+    const files = { statePath: join(dir, "snap.state"), memoryPath: join(dir, "snap.mem") };
+    await bounded(vm.snapshot(files), "snapshot");
+    assert.equal(vm.state, "paused");
+    const atSnapshot = Math.max(...counts(await consoleOf(spec)));
+    assert.equal((await stat(files.memoryPath)).mode & 0o777, 0o600);
+    const meta = JSON.parse(await readFile(files.statePath, "utf8")) as Record<string, unknown>;
+    assert.equal(meta.format, "walk-qemu-snapshot/1");
+    assert.equal(meta.memMib, spec.memMib);
+    // The source can go on after a snapshot.
+    await vm.resume();
+    const atResume = counts(await consoleOf(spec)).length;
+    await until("the resumed counter", async () => counts(await consoleOf(spec)).length > atResume + 1);
+    await bounded(vm.kill(), "kill");
+    const before = await consoleOf(spec);
+    const last = Math.max(...counts(before));
+
+    // The restored guest continues from the snapshot: its counter resumes where the snapshot was, not at 1.
+    await agent.close();
+    const agent2 = await AgentChannel.listen(spec.agentChannel!);
+    agents.push(agent2);
+    const restored = driver.create(spec);
+    live.push(restored);
+    await restored.start({ restore: files });
+    assert.equal(restored.state, "running");
+    await until("the restored counter", async () => counts((await consoleOf(spec)).slice(before.length)).length >= 2);
+    const after = counts((await consoleOf(spec)).slice(before.length));
+    assert.ok(last > atSnapshot + 1, "the resumed source counted on before it was killed");
+    assert.ok(after[0] === atSnapshot || after[0] === atSnapshot + 1, `the counter went on from the snapshot's ${atSnapshot} (after the restore: ${after.join(",")}; the source reached ${last})`);
+    const exit = await bounded(restored.stop({ timeoutMs: 60_000 }), "stop");
+    assert.deepEqual(exit, { code: 0, signal: null });
+    await until("the agent's status", () => agent2.status !== undefined, 5000).catch(() => undefined);
+    assert.deepEqual(agent2.status, { kind: "exit", code: 4 });
+    snap = { spec, files, agent: agent2 };
+  });
+
+  test("a restore into another machine shape, from a missing file or from another QEMU build is refused, leaving nothing", async () => {
+    assert.ok(snap, "the snapshot test ran first");
+    const { spec, files } = snap;
+    const shape = driver.create({ ...spec, memMib: 192 });
+    await rejectsWith(shape.start({ restore: files }), "invalid_argument", /it was taken with memMib 128, this machine has 192/);
+    assert.equal(shape.state, "new", "refused before QEMU was started");
+    assert.equal(shape.pid, undefined);
+    await rejectsWith(driver.create(spec).start({ restore: { ...files, memoryPath: join(dir, "none.mem") } }), "not_found", /none\.mem/);
+
+    const other = { ...files, statePath: join(dir, "other-qemu.state") };
+    const meta = JSON.parse(await readFile(files.statePath, "utf8")) as Record<string, unknown>;
+    await writeFile(other.statePath, JSON.stringify({ ...meta, qemu: "0.0.0" }));
+    await snap.agent.close();
+    agents.push(await AgentChannel.listen(spec.agentChannel!));
+    const build = driver.create(spec);
+    await rejectsWith(build.start({ restore: other }), "invalid_argument", /written by QEMU 0\.0\.0, this is QEMU \d+\.\d+\.\d+/);
+    assert.equal(build.state, "exited", "QEMU was started, asked, and killed");
+    assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
   });
 });
 

@@ -16,7 +16,7 @@ import { bootArgsFor, qemuCommandLine, qemuName } from "./args.js";
 import { checkQemuBinary, qemuPathOf, type QemuConfig } from "./config.js";
 import { qemuLayout, type QemuLayout } from "./layout.js";
 import { QmpControl, type QemuRunState } from "./qmp.js";
-import { checkSnapshot, loadSnapshot, qemuVersion, snapshotMeta, writeSnapshot } from "./snapshot.js";
+import { checkSnapshotQemu, loadSnapshot, qemuVersion, readSnapshot, snapshotShape, writeSnapshot } from "./snapshot.js";
 
 /** Re-attach probes a VMM that may be wedged: bound it tighter than ordinary requests. */
 const ATTACH_PROBE_MS = 2000;
@@ -127,6 +127,8 @@ class QemuVm implements VmHandle {
     const accel = await this.driver.accel();
     const bootArgs = bootArgsFor(spec, accel.accel, hostTscKhz);
     const args = qemuCommandLine(spec, layout, { accel: accel.accel, bootArgs, incoming: opts.restore !== undefined });
+    // A snapshot of another machine shape is refused before anything runs.
+    const snapshot = opts.restore ? await readSnapshot(opts.restore, snapshotShape(spec, accel.accel)) : undefined;
     this.current = "starting";
     this.layout = layout;
     this.accel = accel;
@@ -153,8 +155,8 @@ class QemuVm implements VmHandle {
       const name = await qmp.name();
       if (name !== qemuName(spec.id)) throw new WalkError("internal", `the QEMU on ${layout.qmpSocket} says it is ${JSON.stringify(name)}, not ${qemuName(spec.id)}`);
       if (layout.agentSocket !== undefined) await this.waitForAgent(qmp, layout.agentSocket, timeouts.socketMs);
-      if (opts.restore) {
-        await checkSnapshot(opts.restore, snapshotMeta(spec, accel.accel, await qemuVersion(qmp)));
+      if (opts.restore && snapshot) {
+        checkSnapshotQemu(snapshot, opts.restore, await qemuVersion(qmp));
         await loadSnapshot(qmp, opts.restore, spec.id, () => this.proc!.exit() !== undefined);
       }
       await qmp.cont();
@@ -241,7 +243,7 @@ class QemuVm implements VmHandle {
     if (this.current === "running") await this.pause();
     const qmp = this.control();
     const accel = this.accel ?? (await this.driver.accel());
-    await writeSnapshot(qmp, files, snapshotMeta(this.spec, accel.accel, await qemuVersion(qmp)));
+    await writeSnapshot(qmp, files, { ...snapshotShape(this.spec, accel.accel), qemu: await qemuVersion(qmp) });
   }
 
   private requireBooted(what: string): void {

@@ -33,11 +33,11 @@ export interface SnapshotMeta {
   agent: boolean;
 }
 
-export function snapshotMeta(spec: MachineSpec, accel: Accel, qemu: string): SnapshotMeta {
+/** What a snapshot of this machine records, but the QEMU build. */
+export function snapshotShape(spec: MachineSpec, accel: Accel): Omit<SnapshotMeta, "qemu"> {
   return {
     format: SNAPSHOT_FORMAT,
     machine: spec.id,
-    qemu,
     accel,
     memMib: spec.memMib,
     vcpus: spec.vcpus,
@@ -84,8 +84,12 @@ export async function writeSnapshot(qmp: QmpControl, files: SnapshotFiles, meta:
   }
 }
 
-/** Reads and checks `files.statePath`; throws `invalid_argument` naming the first difference from `expected`. */
-export async function checkSnapshot(files: SnapshotFiles, expected: SnapshotMeta): Promise<void> {
+/**
+ * Reads `files.statePath` and checks it against this machine (everything but the QEMU build, which
+ * only the started QEMU can tell: checkSnapshotQemu), and that the stream file exists. Throws
+ * `invalid_argument` naming the first difference, `not_found` for a missing file.
+ */
+export async function readSnapshot(files: SnapshotFiles, expected: Omit<SnapshotMeta, "qemu">): Promise<SnapshotMeta> {
   const refuse = (why: string): never => {
     throw new WalkError("invalid_argument", `cannot restore machine ${expected.machine} from the snapshot ${files.statePath}: ${why}`, { details: { machine: expected.machine, path: files.statePath } });
   };
@@ -114,6 +118,15 @@ export async function checkSnapshot(files: SnapshotFiles, expected: SnapshotMeta
   for (const [key, want] of Object.entries(expected)) {
     const got = JSON.stringify(meta[key]);
     if (got !== JSON.stringify(want)) refuse(`it was taken with ${key} ${got ?? "(missing)"}, this machine has ${JSON.stringify(want)}`);
+  }
+  if (typeof meta.qemu !== "string") refuse("it does not say which QEMU wrote it");
+  return meta as unknown as SnapshotMeta;
+}
+
+/** A migration stream loads only into the QEMU build that wrote it (device state formats change). */
+export function checkSnapshotQemu(meta: SnapshotMeta, files: SnapshotFiles, running: string): void {
+  if (meta.qemu !== running) {
+    throw new WalkError("invalid_argument", `cannot restore machine ${meta.machine} from the snapshot ${files.statePath}: it was written by QEMU ${meta.qemu}, this is QEMU ${running}`, { details: { machine: meta.machine, path: files.statePath } });
   }
 }
 
