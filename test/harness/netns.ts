@@ -7,7 +7,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
+import { writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { execFile, execChecked, WalkError, type ExecResult } from "../../src/lib/index.js";
@@ -65,6 +67,16 @@ export class Netns {
     for (const c of this.children) c.kill("SIGKILL");
     await execFile("ip", ["netns", "del", this.name]);
   }
+}
+
+/**
+ * A directory holding a `qemu-system-x86_64` that runs the real one inside `ns`: put it first on
+ * PATH and the QEMU harness boots its guests in that namespace, where their taps are.
+ */
+export async function qemuInNetnsDir(ns: Netns, dir: string): Promise<string> {
+  const real = (await execChecked("sh", ["-c", "command -v qemu-system-x86_64"])).stdout.trim();
+  await writeFile(join(dir, "qemu-system-x86_64"), `#!/bin/sh\nexec ip netns exec ${ns.name} ${real} "$@"\n`, { mode: 0o755 });
+  return dir;
 }
 
 /** Creates namespaces and always deletes them, even when `fn` throws. */
@@ -169,15 +181,17 @@ async function dnsAsk(server: string, name: string): Promise<void> {
 }
 
 /** A NetworkManager over `dbPath` with `config`, driven by JSON lines on stdin: {op, args} -> {ok, value|code,message}. */
-async function agent(dbPath: string, configJson: string): Promise<void> {
+async function agent(dbPath: string, configJson: string, links: string): Promise<void> {
   const { openDatabase } = await import("../../src/store/index.js");
   const { NetworkManager } = await import("../../src/net/index.js");
   const db = openDatabase(dbPath);
   const guestNs = new Map<string, string>();
-  const nm = new NetworkManager({ db, config: JSON.parse(configJson) as never, linkKind: vethStandIn((id) => guestNs.get(id)) });
+  const linkKind = links === "tap" ? undefined : vethStandIn((id) => guestNs.get(id));
+  const nm = new NetworkManager({ db, config: JSON.parse(configJson) as never, ...(linkKind ? { linkKind } : {}) });
   const ops: Record<string, (...a: never[]) => unknown> = {
     guestNs: (id: string, ns: string) => void guestNs.set(id, ns),
     allocate: (id: string, ports: string[]) => nm.allocate(id, { ports }),
+    networkSpec: (id: string) => nm.networkSpec(id),
     guestParams: (id: string) => nm.guestParams(id),
     checkPorts: (id: string) => nm.checkPorts(id),
     setUp: (id: string) => nm.setUp(id),
@@ -227,8 +241,9 @@ export class NetAgent {
     this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   }
 
-  static async start(host: Netns, dbPath: string, config: unknown): Promise<NetAgent> {
-    const child = spawn("ip", ["netns", "exec", host.name, process.execPath, SELF, "agent", dbPath, JSON.stringify(config)], { stdio: ["pipe", "pipe", "inherit"] });
+  /** `links`: "veth" stands a veth in for each tap (guests are namespaces); "tap" makes real taps (guests are VMs). */
+  static async start(host: Netns, dbPath: string, config: unknown, links: "veth" | "tap" = "veth"): Promise<NetAgent> {
+    const child = spawn("ip", ["netns", "exec", host.name, process.execPath, SELF, "agent", dbPath, JSON.stringify(config), links], { stdio: ["pipe", "pipe", "inherit"] });
     const a = new NetAgent(child);
     const first = await a.lines.next();
     if (first.value !== "ready") throw new Error(`the net agent did not start: ${String(first.value)}`);
@@ -263,7 +278,7 @@ if (process.argv[1] === SELF) {
   else if (cmd === "udp-ask") udpAsk(a[0]!, n(a[1]), a[2]!);
   else if (cmd === "dns-server") void dnsServer(a[0]!, n(a[1]), a[2]!, a[3]!);
   else if (cmd === "dns-ask") void dnsAsk(a[0]!, a[1]!);
-  else if (cmd === "agent") void agent(a[0]!, a[1]!);
+  else if (cmd === "agent") void agent(a[0]!, a[1]!, a[2]!);
   else {
     console.error(`unknown probe ${cmd}`);
     process.exit(2);
