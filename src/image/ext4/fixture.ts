@@ -221,7 +221,9 @@ export async function diffWithDebugfs(image: string, root: Node, contents: Map<N
 
 /** getfattr -R output: path (bytes as a binary string, relative to mnt) -> name -> hex value. */
 async function mountedXattrs(mnt: string): Promise<Map<string, Map<string, string>>> {
-  const r = await run("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", mnt]);
+  const r = await run("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", mnt]).catch((err: unknown) => {
+    throw new Error("getfattr is needed to read xattrs through the kernel: apt-get install attr", { cause: err });
+  });
   const out = new Map<string, Map<string, string>>();
   let cur: Map<string, string> | undefined;
   for (const line of r.stdout.toString("latin1").split("\n")) {
