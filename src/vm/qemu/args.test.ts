@@ -32,6 +32,7 @@ test("a full spec: name, machine, held vCPUs, root drive first, ro drives, conso
   const args = qemuCommandLine(spec, qemuLayout(spec), { accel: "tcg", bootArgs: "B", incoming: false });
   assert.deepEqual(values(args, "-name"), ["walk-m1"]);
   assert.deepEqual(values(args, "-M"), ["microvm,acpi=off"]);
+  assert.deepEqual(values(args, "-sandbox"), ["on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"]);
   assert.deepEqual([values(args, "-accel"), values(args, "-cpu"), values(args, "-m"), values(args, "-smp")], [["tcg"], ["max"], ["256"], ["2"]]);
   for (const f of ["-S", "-no-reboot", "-nodefaults", "-no-user-config"]) assert.ok(args.includes(f), f);
   assert.deepEqual(values(args, "-kernel"), ["/k/vm,linux"], "plain strings are not escaped");

@@ -48,6 +48,9 @@ export function qemuCommandLine(spec: MachineSpec, layout: QemuLayout, launch: Q
     "-m", String(spec.memMib),
     "-smp", String(spec.vcpus),
     "-nodefaults", "-no-user-config", "-display", "none",
+    // seccomp: a guest that takes over QEMU still cannot gain privileges or use obsolete syscalls.
+    // Spawning stays allowed: snapshots run `cat` through an exec: migration URI.
+    "-sandbox", "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny",
     // The guest ends the VM by rebooting (reboot=t); QEMU then exits instead of resetting.
     "-no-reboot",
     "-S",
