@@ -4,6 +4,7 @@ import { silentLogger } from "../lib/index.js";
 import { buildApi } from "./server.js";
 import { AppDiskResultSchema, BaseSchema, ErrorSchema, ImageDetailSchema, ImageSummarySchema, JobSchema } from "./schemas.js";
 import { API_VERSION } from "./routes/system.js";
+import { MachineSchema } from "./machine-schemas.js";
 import type { ApiServices } from "./services.js";
 
 interface RouteSchema {
@@ -16,7 +17,7 @@ interface RouteSchema {
   response?: Record<string, unknown>;
 }
 
-const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema };
+const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Machine: MachineSchema };
 
 /** Plain JSON of a schema, with `$ref: "Name"` and embedded `$id` schemas pointed at components. */
 function toOpenApiSchema(schema: unknown): unknown {

@@ -2,10 +2,12 @@
 import type { JobService } from "../service/jobs.js";
 import type { ImageService } from "../service/images.js";
 import type { BaseService } from "../service/bases.js";
+import type { MachineService } from "../machine/index.js";
 
 export interface ApiServices {
   version: string;
   jobs: JobService;
   images: ImageService;
   bases: BaseService;
+  machines: MachineService;
 }

@@ -3,6 +3,7 @@
 import http from "node:http";
 import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
+import type { CreateMachineRequest, MachineWire } from "../api/machine-schemas.js";
 import type { BaseBuildRequest, BaseImportRequest, BaseWire, BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
@@ -65,6 +66,35 @@ export class WalkClient {
     return this.json("GET", `/v1/jobs/${id}`);
   }
 
+  createMachine(req: CreateMachineRequest, idempotencyKey?: string): Promise<MachineWire> {
+    return this.json("POST", "/v1/machines", req, idempotencyKey === undefined ? undefined : { "idempotency-key": idempotencyKey });
+  }
+  machines(all = false): Promise<MachineWire[]> {
+    return this.json("GET", `/v1/machines${all ? "?all=true" : ""}`);
+  }
+  machine(ref: string): Promise<MachineWire> {
+    return this.json("GET", `/v1/machines/${encodeURIComponent(ref)}`);
+  }
+  /** POST /v1/machines/{ref}/{start|stop|kill|restart}; `timeoutS` for stop and restart. */
+  machineAction(ref: string, action: "start" | "stop" | "kill" | "restart", timeoutS?: number): Promise<MachineWire> {
+    return this.json("POST", `/v1/machines/${encodeURIComponent(ref)}/${action}${timeoutS === undefined ? "" : `?timeout=${timeoutS}`}`);
+  }
+  removeMachine(ref: string, force = false): Promise<MachineWire> {
+    return this.json("DELETE", `/v1/machines/${encodeURIComponent(ref)}${force ? "?force=true" : ""}`);
+  }
+  waitMachine(ref: string, opts: { state?: string; timeoutS?: number } = {}): Promise<MachineWire> {
+    const q = new URLSearchParams({ ...(opts.state ? { state: opts.state } : {}), ...(opts.timeoutS !== undefined ? { timeout: String(opts.timeoutS) } : {}) }).toString();
+    return this.json("GET", `/v1/machines/${encodeURIComponent(ref)}/wait${q ? `?${q}` : ""}`);
+  }
+
+  /** The machine's console output as it arrives; with follow, until it stops for good. */
+  async *machineLogs(ref: string, opts: { follow?: boolean; since?: string } = {}): AsyncGenerator<Buffer> {
+    const q = new URLSearchParams({ ...(opts.follow ? { follow: "true" } : {}), ...(opts.since !== undefined ? { since: opts.since } : {}) }).toString();
+    const res = await this.request("GET", `/v1/machines/${encodeURIComponent(ref)}/logs${q ? `?${q}` : ""}`);
+    if ((res.statusCode ?? 500) >= 400) throw await errorFrom(res);
+    for await (const chunk of res) yield chunk as Buffer;
+  }
+
   /** Follows a job's NDJSON event stream, yielding each event until the "end" event. */
   async *jobEvents(id: string): AsyncGenerator<{ type: string; [k: string]: unknown }> {
     const res = await this.request("GET", `/v1/jobs/${id}/events`);
@@ -81,17 +111,17 @@ export class WalkClient {
     }
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.request(method, path, body);
+  async json<T>(method: string, path: string, body?: unknown, extraHeaders?: http.OutgoingHttpHeaders): Promise<T> {
+    const res = await this.request(method, path, body, extraHeaders);
     const text = await readAll(res, 64 << 20);
     if ((res.statusCode ?? 500) >= 400) throw errorFromText(res.statusCode ?? 500, text);
     return JSON.parse(text) as T;
   }
 
-  private request(method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
+  private request(method: string, path: string, body?: unknown, extraHeaders?: http.OutgoingHttpHeaders): Promise<http.IncomingMessage> {
     const ep = this.endpoint;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: http.OutgoingHttpHeaders = { accept: "application/json" };
+    const headers: http.OutgoingHttpHeaders = { accept: "application/json", ...extraHeaders };
     if (payload) {
       headers["content-type"] = "application/json";
       headers["content-length"] = payload.length;

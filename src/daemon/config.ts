@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { WalkError } from "../lib/index.js";
+import { DEFAULT_BACKOFF, DEFAULT_MACHINES_CONFIG, type BackendConfig, type BackoffConfig } from "../machine/index.js";
 
 export interface DaemonConfig {
   dataDir: string;
@@ -21,6 +22,16 @@ export interface DaemonConfig {
     concurrency: number;
   };
   logLevel: string;
+  /** [machines], [firecracker] and [qemu] (docs/machines.md). */
+  machines: MachinesDaemonConfig;
+}
+
+export interface MachinesDaemonConfig {
+  backends: BackendConfig;
+  backoff: BackoffConfig;
+  consoleMaxBytes: number;
+  stopTimeoutMs: number;
+  pollMs: number;
 }
 
 export const DEFAULT_CONFIG_FILE = "/etc/walk/walkd.toml";
@@ -66,7 +77,56 @@ export function loadConfig({ flags, env }: ConfigInput): DaemonConfig {
     concurrency: reg.concurrency === undefined ? 4 : integer("registry.concurrency", fileValueString(reg.concurrency) ?? "", 1, 64),
   };
   const logLevel = pick(flags.logLevel, "WALK_LOG_LEVEL", fromFile.log_level, "info");
-  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel };
+  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, machines: machinesConfig(fromFile) };
+}
+
+function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig {
+  const table = (name: string): Record<string, unknown> => {
+    const t = fromFile[name] ?? {};
+    if (typeof t !== "object" || t === null || Array.isArray(t)) throw new WalkError("invalid_argument", `[${name}] in the config file must be a table`);
+    return t as Record<string, unknown>;
+  };
+  const m = table("machines");
+  const fc = table("firecracker");
+  const qemu = table("qemu");
+  const choice = <T extends string>(what: string, v: unknown, allowed: readonly T[], fallback: T): T => {
+    if (v === undefined) return fallback;
+    if (typeof v !== "string" || !allowed.includes(v as T)) throw new WalkError("invalid_argument", `${what} must be one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
+    return v as T;
+  };
+  const int = (what: string, v: unknown, min: number, max: number, fallback: number): number => (v === undefined ? fallback : integer(what, fileValueString(v) ?? "", min, max));
+  const hint = "set `binary` (and `jailer`, if used) under [firecracker] in the walkd config file";
+  let jailer: BackendConfig["firecracker"]["jailer"];
+  if (fc.jailer !== undefined) {
+    jailer = {
+      jailerPath: absolute("firecracker.jailer", typeof fc.jailer === "string" ? fc.jailer : ""),
+      uid: int("firecracker.uid", fc.uid, 0, 2 ** 31, 65534),
+      gid: int("firecracker.gid", fc.gid, 0, 2 ** 31, 65534),
+      chrootBaseDir: absolute("firecracker.chroot_base_dir", typeof fc.chroot_base_dir === "string" ? fc.chroot_base_dir : "/srv/jailer"),
+      cgroupVersion: int("firecracker.cgroup_version", fc.cgroup_version, 1, 2, 2) as 1 | 2,
+      cgroups: stringList("firecracker.cgroups", fc.cgroups),
+      resourceLimits: stringList("firecracker.resource_limits", fc.resource_limits),
+    };
+  }
+  return {
+    backends: {
+      backend: choice("machines.backend", m.backend, ["auto", "qemu", "firecracker"] as const, "auto"),
+      firecracker: { binary: absolute("firecracker.binary", typeof fc.binary === "string" ? fc.binary : "/usr/local/bin/firecracker"), configHint: hint, ...(jailer ? { jailer } : {}) },
+      qemu: {
+        binary: absolute("qemu.binary", typeof qemu.binary === "string" ? qemu.binary : "/usr/bin/qemu-system-x86_64"),
+        accel: choice("qemu.accel", qemu.accel, ["auto", "kvm", "tcg"] as const, "auto"),
+        configHint: "or set `binary` under [qemu] in the walkd config file",
+      },
+    },
+    backoff: {
+      initialMs: int("machines.restart_backoff_initial_ms", m.restart_backoff_initial_ms, 1, 3_600_000, DEFAULT_BACKOFF.initialMs),
+      maxMs: int("machines.restart_backoff_max_ms", m.restart_backoff_max_ms, 1, 86_400_000, DEFAULT_BACKOFF.maxMs),
+      resetAfterMs: int("machines.restart_backoff_reset_ms", m.restart_backoff_reset_ms, 1, 86_400_000, DEFAULT_BACKOFF.resetAfterMs),
+    },
+    consoleMaxBytes: int("machines.console_max_bytes", m.console_max_bytes, 4096, 2 ** 40, DEFAULT_MACHINES_CONFIG.consoleMaxBytes),
+    stopTimeoutMs: int("machines.stop_timeout", m.stop_timeout, 0, 3600, DEFAULT_MACHINES_CONFIG.stopTimeoutMs / 1000) * 1000,
+    pollMs: int("machines.poll_ms", m.poll_ms, 10, 10_000, DEFAULT_MACHINES_CONFIG.pollMs),
+  };
 }
 
 function readConfigFile(path: string, required: boolean): Record<string, unknown> {

@@ -2,7 +2,8 @@
 // disk, builds the services and serves the API. startDaemon is what `walkd` and the tests call.
 import { promises as fs } from "node:fs";
 import { WALK_VERSION, type Logger } from "../lib/index.js";
-import { openDatabase, ImageRepository, JobRepository } from "../store/index.js";
+import { openDatabase, ImageRepository, JobRepository, MachineRepository, IdempotencyRepository } from "../store/index.js";
+import { MachineService, backendReport } from "../machine/index.js";
 import { JobService } from "../service/jobs.js";
 import { ImageService } from "../service/images.js";
 import { BaseService } from "../service/bases.js";
@@ -44,7 +45,20 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
     await images.reconcile();
 
     const bases = new BaseService(paths.dataDir, jobs, log);
-    const services = { version: WALK_VERSION, jobs, images, bases };
+    const backend = await backendReport(config.machines.backends);
+    log.info({ backend: backend.chosen, reasons: backend.reasons }, "machine backend");
+    const machines = new MachineService({
+      repo: new MachineRepository(db),
+      idempotency: new IdempotencyRepository(db),
+      images,
+      jobs,
+      paths,
+      log,
+      config: { ...config.machines, backend: backend.chosen },
+    });
+    cleanups.push(() => machines.close());
+    await machines.reconcile();
+    const services = { version: WALK_VERSION, jobs, images, bases, machines };
     const unixApi = await buildApi(services, log);
     cleanups.push(() => unixApi.close());
     await listenUnix(unixApi, config.socketPath, config.socketGroup);

@@ -2,3 +2,4 @@
 export { openDatabase, inTransaction, type Db } from "./db.js";
 export * from "./images.js";
 export * from "./jobs.js";
+export * from "./machines.js";

@@ -69,4 +69,49 @@ export const MIGRATIONS: readonly string[] = [
     updated_at  TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  -- Machines (src/machine): one row per microVM, from create until rm. Every state transition is
+  -- written here before its side effect. A removed machine stays as a 'destroyed' tombstone whose
+  -- name is free again (the unique index skips it).
+  CREATE TABLE machines (
+    id                TEXT PRIMARY KEY,          -- 32 hex; every host resource name derives from it
+    name              TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('created', 'starting', 'started', 'stopping', 'stopped', 'failed', 'destroyed')),
+    image_reference   TEXT NOT NULL,
+    image_digest      TEXT NOT NULL,
+    overrides         TEXT NOT NULL,             -- JSON of the run overrides (entrypoint, cmd, env, workdir, user)
+    app_disk_id       TEXT NOT NULL,
+    app_disk_path     TEXT NOT NULL,
+    base_version      TEXT NOT NULL,
+    vcpus             INTEGER NOT NULL,
+    memory_mib        INTEGER NOT NULL,
+    disk_mib          INTEGER NOT NULL,
+    restart_policy    TEXT NOT NULL CHECK (restart_policy IN ('no', 'on-failure', 'always')),
+    restart_max       INTEGER,                   -- on-failure:N
+    restart_count     INTEGER NOT NULL DEFAULT 0, -- automatic restarts since the last user start
+    restart_streak    INTEGER NOT NULL DEFAULT 0, -- consecutive short runs: the backoff exponent
+    restart_at        TEXT,                      -- set while an automatic restart is pending
+    network           TEXT NOT NULL DEFAULT 'none',
+    backend           TEXT NOT NULL CHECK (backend IN ('firecracker', 'qemu')),
+    vm_pid            INTEGER,
+    vm_start_time     TEXT,
+    vm_control_socket TEXT,
+    exit_code         INTEGER,
+    exit_signal       INTEGER,
+    last_error        TEXT,
+    created_at        TEXT NOT NULL,
+    started_at        TEXT,
+    finished_at       TEXT,
+    updated_at        TEXT NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX machines_name ON machines(name) WHERE state <> 'destroyed';
+
+  -- Idempotency-Key of create requests: the request's hash and, once done, the machine it made.
+  CREATE TABLE idempotency_keys (
+    key           TEXT PRIMARY KEY,
+    request_hash  TEXT NOT NULL,
+    machine_id    TEXT,                          -- null while the first request is in flight
+    created_at    TEXT NOT NULL
+  ) STRICT;
+  `,
 ];
