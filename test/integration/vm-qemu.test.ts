@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentChannel, guestCmdline, qmpExecute, type GuestParams } from "../../src/base/index.js";
-import { isWalkError } from "../../src/lib/index.js";
+import { execChecked, isWalkError } from "../../src/lib/index.js";
 import { isSameProcessAlive, readProcessStat, type MachineSpec, type SnapshotFiles, type VmHandle, type VmRecord } from "../../src/vm/index.js";
 import { QemuDriver } from "../../src/vm/qemu/index.js";
 import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
@@ -188,6 +188,34 @@ describe("QEMU driver, real boots under TCG", { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(agent2.status, { kind: "exit", code: 5 }, "the final status reached the new listener");
     assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
     await rejectsWith(fresh.attach(spec, record), "not_found", /no longer running/);
+  });
+});
+
+describe("QEMU driver networking", { timeout: 5 * 60_000 }, () => {
+  test("the tap in spec.network is the guest's eth0, with the spec's MAC: the guest pings the host end", async (t) => {
+    // The whole topology lives in a namespace of our own; QEMU is started inside it by a wrapper
+    // that execs (so the pid the driver records is QEMU's).
+    const ns = `walk-qemu-test-${process.pid}`;
+    const tap = "wkq0";
+    await execChecked("ip", ["netns", "add", ns]);
+    t.after(() => execChecked("ip", ["netns", "del", ns]));
+    await execChecked("ip", ["-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"]);
+    await execChecked("ip", ["-n", ns, "addr", "add", "10.99.0.1/24", "dev", tap]);
+    await execChecked("ip", ["-n", ns, "link", "set", tap, "up"]);
+    const wrapper = join(dir, "qemu-in-netns");
+    await writeFile(wrapper, `#!/bin/sh\nexec /usr/bin/ip netns exec ${ns} /usr/bin/qemu-system-x86_64 "$@"\n`, { mode: 0o755 });
+    const { spec, agent } = await machine("echo mac=$(cat /sys/class/net/eth0/address); ping -c 1 -W 20 10.99.0.1 && echo PING-OK", {
+      ip: { address: "10.99.0.2", prefix: 24 },
+    });
+    const netSpec: MachineSpec = { ...spec, network: { tap, mac: "06:00:0a:63:00:02" } };
+    const vm = await started(netSpec, new QemuDriver({ qemuPath: wrapper, accel: "tcg" }));
+    const exit = await bounded(vm.wait(), "the boot");
+    assert.deepEqual(exit, { code: 0, signal: null });
+    const cons = await consoleOf(spec);
+    assert.match(cons, /mac=06:00:0a:63:00:02/);
+    assert.match(cons, /PING-OK/);
+    await until("the agent's status", () => agent.status !== undefined, 5000).catch(() => undefined);
+    assert.deepEqual(agent.status, { kind: "exit", code: 0 });
   });
 });
 
