@@ -5,3 +5,4 @@ export { probeKvm, resolveAccel, type Accel, type AccelChoice, type KvmProbe, ty
 export { qemuCommandLine, bootArgsFor, qemuName, type QemuLaunch } from "./args.js";
 export { qemuLayout, type QemuLayout } from "./layout.js";
 export { SNAPSHOT_FORMAT, type SnapshotMeta } from "./snapshot.js";
+export { qemuHostReport, type QemuHostReport } from "./doctor.js";
