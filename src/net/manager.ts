@@ -3,7 +3,7 @@
 // on destroy, and reconcile everything on daemon start. Each setUp either completes or undoes
 // what it did. Mutating calls are serialized: the table is rendered from the whole state.
 import type Database from "better-sqlite3";
-import { WalkError, type Logger } from "../lib/index.js";
+import { WalkError, asWalkError, type Logger } from "../lib/index.js";
 import { checkNetConfig, type NetConfig } from "./config.js";
 import { LinkDevices, tapKind, type LinkKind } from "./devices.js";
 import { DEFAULT_DNS_LIMITS, DnsForwarder, resolveUpstreams, type DnsLimits } from "./dns.js";
@@ -240,14 +240,18 @@ export class NetworkManager {
           await this.doSetUp(m.id);
           report.setUp.push(m.id);
         } catch (err) {
-          report.failed.push({ machineId: m.id, error: err instanceof WalkError ? err : new WalkError("internal", String(err), { cause: err }) });
+          report.failed.push({ machineId: m.id, error: asWalkError(err) });
         }
       }
       for (const link of await this.links.list()) {
         const owner = this.active.get(link.machineId);
         if (owner?.lease.tap === link.name) continue;
-        await this.links.remove(link.name, link.machineId);
-        report.removedLinks.push(link.name);
+        try {
+          await this.links.remove(link.name, link.machineId);
+          report.removedLinks.push(link.name);
+        } catch (err) {
+          report.failed.push({ machineId: link.machineId, error: asWalkError(err) });
+        }
       }
       await this.applyState();
       if (this.active.size === 0) await this.restoreForwarding();

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -128,6 +129,41 @@ function tcpGet(host: string, port: number, localAddress?: string, timeoutMs = 5
   c.on("end", () => done({ ok: true, data }));
   c.on("timeout", () => done({ ok: false, code: "TIMEOUT" }));
   c.on("error", (e: NodeJS.ErrnoException) => done({ ok: false, code: e.code ?? e.message }));
+}
+
+function httpServer(host: string, port: number): void {
+  createHttpServer((_req, res) => res.end("ok\n")).listen(port, host, () => console.log("ready"));
+}
+
+/** Accepts connections and discards what they send (the far end of a throughput test). */
+function sinkServer(host: string, port: number): void {
+  createServer((s) => s.resume().on("end", () => s.end())).listen(port, host, () => console.log("ready"));
+}
+
+/** Sends `mib` MiB as fast as the path allows; prints {ok, data: JSON {bytes, ms}}. */
+function bulkSend(host: string, port: number, mib: number): void {
+  const chunk = Buffer.alloc(256 * 1024, 0x61);
+  let left = mib * 4;
+  const c = connect({ host, port });
+  const t0 = process.hrtime.bigint();
+  const pump = (): void => {
+    while (left > 0) {
+      left--;
+      if (!c.write(chunk)) return void c.once("drain", pump);
+    }
+    c.end();
+  };
+  c.on("connect", pump);
+  c.on("data", () => undefined);
+  c.on("end", () => {
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    console.log(JSON.stringify({ ok: true, data: JSON.stringify({ bytes: mib * 1024 * 1024, ms }) }));
+    process.exit(0);
+  });
+  c.on("error", (e: NodeJS.ErrnoException) => {
+    console.log(JSON.stringify({ ok: false, code: e.code ?? e.message }));
+    process.exit(0);
+  });
 }
 
 function udpEcho(host: string, port: number): void {
@@ -275,6 +311,9 @@ if (process.argv[1] === SELF) {
   if (cmd === "tcp-server") tcpServer(a[0]!, n(a[1]));
   else if (cmd === "tcp-get") tcpGet(a[0]!, n(a[1]), a[2] || undefined, a[3] === undefined ? undefined : n(a[3]));
   else if (cmd === "udp-echo") udpEcho(a[0]!, n(a[1]));
+  else if (cmd === "http-server") httpServer(a[0]!, n(a[1]));
+  else if (cmd === "sink-server") sinkServer(a[0]!, n(a[1]));
+  else if (cmd === "bulk-send") bulkSend(a[0]!, n(a[1]), n(a[2]));
   else if (cmd === "udp-ask") udpAsk(a[0]!, n(a[1]), a[2]!);
   else if (cmd === "dns-server") void dnsServer(a[0]!, n(a[1]), a[2]!, a[3]!);
   else if (cmd === "dns-ask") void dnsAsk(a[0]!, a[1]!);
