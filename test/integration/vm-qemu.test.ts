@@ -330,6 +330,37 @@ describe("QEMU driver failures leave nothing behind", { timeout: 5 * 60_000 }, (
     assert.equal(existsSync(join(s.runtimeDir, "qmp.sock")), false);
   });
 
+  test("onSpawned throwing kills QEMU before its guest ran; start fails with that error", async () => {
+    const { spec } = await machine("echo must-not-run");
+    const vm = driver.create(spec);
+    let record: VmRecord | undefined;
+    await assert.rejects(
+      vm.start({
+        onSpawned: (r) => {
+          record = r;
+          throw new Error("the database is gone");
+        },
+      }),
+      /the database is gone/,
+    );
+    assert.ok(record);
+    assert.equal(vm.state, "exited");
+    assert.equal(await isSameProcessAlive(record.pid, record.startTime), false);
+    assert.equal(existsSync(join(spec.runtimeDir, "qmp.sock")), false);
+    assert.doesNotMatch(await consoleOf(spec), /must-not-run/);
+  });
+
+  test("a VMM that never opens its QMP socket is a timeout, and it is killed", async () => {
+    const { spec } = await machine("exit 0");
+    const fake = join(dir, "silent-qemu");
+    await writeFile(fake, "#!/bin/sh\necho 'pretending to be QEMU' >&2\nexec /bin/sleep 600\n", { mode: 0o755 });
+    const vm = new QemuDriver({ qemuPath: fake, accel: "tcg" }).create({ ...spec, timeouts: { socketMs: 500, requestMs: 500 } });
+    let record: VmRecord | undefined;
+    await rejectsWith(vm.start({ onSpawned: (r) => void (record = r) }), "timeout", /did not open its socket .*qmp\.sock within 500 ms; QEMU's log .* ends: pretending to be QEMU/);
+    assert.ok(record);
+    assert.equal(await isSameProcessAlive(record.pid, record.startTime), false);
+  });
+
   test("a second start of a running machine's spec is refused without touching the running VM", async () => {
     const { spec } = await machine("echo waiting; sleep 600");
     const vm = await started(spec);
