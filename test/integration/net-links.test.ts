@@ -5,6 +5,10 @@ import assert from "node:assert/strict";
 import { HostNet } from "../../src/net/host.js";
 import { LinkDevices, tapKind } from "../../src/net/devices.js";
 import { tapAlias } from "../../src/net/names.js";
+import { execFile, newId } from "../../src/lib/index.js";
+import { NetworkManager } from "../../src/net/manager.js";
+import { DEFAULT_NET_CONFIG } from "../../src/net/config.js";
+import { openTempNetDb } from "../../src/net/testing.js";
 import { Netns } from "../harness/netns.js";
 
 let ns: Netns;
@@ -79,4 +83,31 @@ test("a tap walk crashed before labelling is adopted by its machine", async () =
 test("a tap that fails half-way through configuration is deleted", async () => {
   await assert.rejects(taps.ensure({ ...plan("wk000000000006", "m6"), mtu: 70000 }), /configuring wk000000000006 .*failed/s);
   assert.equal(await show("wk000000000006"), undefined);
+});
+
+test("with network.netns, NetworkManager makes the tap, the table and forwarding in that namespace only", async () => {
+  const db = openTempNetDb();
+  const nm = new NetworkManager({ db: db.db, config: { ...DEFAULT_NET_CONFIG, netns: ns.name, dns: { mode: "none" }, tapOwner: { uid: 4242, gid: 4242 } } });
+  const id = newId();
+  try {
+    const net = nm.allocate(id);
+    assert.deepEqual(nm.networkSpec(id), { tap: net.tap, mac: net.mac });
+    assert.deepEqual(nm.guestParams(id).dns, []);
+    await nm.setUp(id);
+    const l = (await show(net.tap))!;
+    assert.equal(l.linkinfo?.info_data?.type, "tap");
+    assert.equal(String(l.linkinfo?.info_data?.user), "4242");
+    assert.notEqual((await execFile("ip", ["link", "show", "dev", net.tap])).code, 0, "nothing in walkd's own namespace");
+    assert.match(await ns.check("nft", ["list", "set", "inet", "walk", "machine_taps"]), new RegExp(`"${net.tap}"`));
+    assert.equal(await host.readSysctl("net.ipv4.ip_forward"), "1");
+    await nm.tearDown(id);
+    assert.equal(await show(net.tap), undefined);
+    assert.doesNotMatch(await ns.check("nft", ["list", "set", "inet", "walk", "machine_taps"]), new RegExp(net.tap));
+    assert.equal(await host.readSysctl("net.ipv4.ip_forward"), "0");
+    await nm.release(id);
+    assert.equal(nm.describe(id), undefined);
+  } finally {
+    await nm.close();
+    db.close();
+  }
 });
