@@ -1,8 +1,8 @@
 // A real guest (walk-init under QEMU TCG) on a real tap made by NetworkManager, inside namespace
 // H; O stands in for the internet and serves HTTP and DNS. One boot checks what the guest sees:
-// eth0, route, MTU, resolv.conf and hosts from the walk.* parameters, egress through NAT, DNS
-// through walk's forwarder, refusals for the host and metadata, and a published port served from
-// inside the guest.
+// eth0, route, MTU, resolv.conf and hosts from the walk.* parameters, egress through NAT and
+// refusals for the host and metadata; then walkd crashes and a new one reconciles while the VM
+// runs, and a published port served from inside the guest and DNS through walk's forwarder work.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -20,6 +20,7 @@ let base: GuestBase;
 let H: Netns, O: Netns;
 let db: TempDb;
 let agent: NetAgent;
+const CONFIG = { pool: "10.231.0.0/16", mtu: 1400, dns: { mode: "forward", upstreams: ["203.0.113.1:53"] }, allowedCidrs: [], publishDefaultAddress: "127.0.0.1", allowPrivilegedPorts: false };
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "walk-net-guest-"));
@@ -34,7 +35,7 @@ before(async () => {
   await O.startProbe(["dns-server", "203.0.113.1", "53", "svc.walk.test", "198.51.100.7"]);
   await H.startProbe(["tcp-server", "203.0.113.2", "9000"]);
   db = openTempNetDb();
-  agent = await NetAgent.start(H, db.path, { pool: "10.231.0.0/16", mtu: 1400, dns: { mode: "forward", upstreams: ["203.0.113.1:53"] }, allowedCidrs: [], publishDefaultAddress: "127.0.0.1", allowPrivilegedPorts: false }, "tap");
+  agent = await NetAgent.start(H, db.path, CONFIG, "tap");
   const bin = await mkdtemp(join(dir, "bin-"));
   process.env.PATH = `${await qemuInNetnsDir(H, bin)}:${process.env.PATH ?? ""}`;
 });
@@ -52,15 +53,15 @@ nc -l -p 8080 -e /tmp/serve &
 echo "<<NET"; ip -4 addr show dev eth0; ip route; cat /sys/class/net/eth0/mtu; echo "NET>>"
 echo "<<FILES"; cat /etc/resolv.conf /etc/hosts; echo "FILES>>"
 echo "EGRESS: $(nc -w 5 203.0.113.1 80 </dev/null 2>&1)"
-echo "DNS: $(nslookup svc.walk.test 2>&1 | grep -c 198.51.100.7)"
 echo "HOST: $(nc -w 5 203.0.113.2 9000 </dev/null 2>&1)"
 echo "METADATA: $(nc -w 5 169.254.169.254 80 </dev/null 2>&1)"
 echo READY
 i=0; while [ ! -f /tmp/done ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 echo "PUBLISHED: $(test -f /tmp/done && echo yes)"
+echo "DNS: $(nslookup svc.walk.test 2>&1 | grep -c 198.51.100.7)"
 `;
 
-test("a booted guest on its tap: configured by walk.* params, NAT out, DNS, isolation, a published port", async () => {
+test("a booted guest on its tap: walk.* params, NAT out, isolation; after a walkd crash + reconcile, a published port and DNS", async () => {
   const id = newId();
   const net = await agent.call<MachineNetwork>("allocate", id, ["127.0.0.1:18090:8080"]);
   await agent.call("setUp", id);
@@ -78,6 +79,12 @@ test("a booted guest on its tap: configured by walk.* params, NAT out, DNS, isol
     netdev: `tap,id=net0,ifname=${net.tap},script=no,downscript=no`,
     timeoutMs: 90_000,
   });
+  // walkd dies while the guest runs; the next one reconciles. The guest's egress checks run
+  // meanwhile (the table stays in the kernel); the published port and DNS need the new walkd.
+  await agent.stop(true);
+  agent = await NetAgent.start(H, db.path, CONFIG, "tap");
+  const rec = await agent.call<{ setUp: string[]; removedLinks: string[]; failed: unknown[] }>("reconcile", [{ id, running: true }]);
+  assert.deepEqual([rec.setUp, rec.removedLinks, rec.failed], [[id], [], []]);
   let published: ProbeResult = { ok: false, code: "never tried" };
   const served = (p: ProbeResult) => p.ok && p.data.includes("served by the guest");
   // Until the guest's one-shot server listens, the proxy's connection to it is refused.
