@@ -7,6 +7,7 @@ import { DEFAULT_SOCKET, WalkClient, parseEndpoint } from "./client.js";
 import { imageCommands } from "./commands/image.js";
 import { loginCommand } from "./commands/login.js";
 import { baseCommands } from "./commands/base.js";
+import { machineCommands } from "./commands/machine.js";
 
 function clientFrom(opts: { host?: string; tokenFile?: string }): WalkClient {
   const spec = opts.host ?? process.env.WALK_HOST ?? `unix://${DEFAULT_SOCKET}`;
@@ -36,6 +37,7 @@ program
 program.addCommand(imageCommands(client));
 program.addCommand(loginCommand(client));
 program.addCommand(baseCommands(client));
+for (const c of machineCommands(client)) program.addCommand(c);
 
 try {
   await program.parseAsync(process.argv);

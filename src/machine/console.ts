@@ -245,10 +245,14 @@ function isProtocol(line: string): boolean {
 
 /**
  * Removes walk's protocol lines (the init's status report and walk's boot markers) from console
- * output, with the blank line the init writes before its status, and turns CRLF into LF. Output
- * that cannot be a protocol line is passed on at once, so a prompt without a newline shows.
+ * output, with the blank line the init writes before its status, and turns CRLF into LF. The
+ * init's status is the last thing of a boot, so what follows it until the next boot marker is the
+ * kernel ending the VM ("reboot: Restarting system") and is dropped too. Output that cannot be a
+ * protocol line is passed on at once, so a prompt without a newline shows.
  */
 export class ConsoleFilter {
+  /** After a status line: only a boot marker ends the silence. */
+  private ended = false;
   /** The current line, held while it may still turn out to be a protocol line. */
   private held = "";
   /** The current line was already passed through (it cannot be a protocol line). */
@@ -279,7 +283,7 @@ export class ConsoleFilter {
 
   /** Flushes what is held at the end of the stream. */
   end(): Buffer {
-    const out = "\n".repeat(this.blankLines) + this.held + (this.pendingCr ? "\r" : "");
+    const out = this.ended ? "" : "\n".repeat(this.blankLines) + this.held + (this.pendingCr ? "\r" : "");
     this.held = "";
     this.blankLines = 0;
     this.pendingCr = false;
@@ -287,6 +291,10 @@ export class ConsoleFilter {
   }
 
   private partial(part: string): string {
+    if (this.ended) {
+      this.held = (this.held + part).slice(-MAX_STATUS_LINE);
+      return "";
+    }
     if (this.passing) return part;
     const candidate = this.held + part;
     if (candidate === "") return "";
@@ -300,6 +308,12 @@ export class ConsoleFilter {
   }
 
   private line(part: string): string {
+    if (this.ended) {
+      const line = this.held + part;
+      this.held = "";
+      if (BOOT_MARKER.test(line)) this.ended = false;
+      return "";
+    }
     if (this.passing) {
       this.passing = false;
       return part + "\n";
@@ -312,7 +326,10 @@ export class ConsoleFilter {
     }
     if (isProtocol(line)) {
       // The init writes "\n" before its status so it starts a line: that newline is not output.
-      if (this.blankLines > 0 && line.startsWith("WALK-STATUS")) this.blankLines--;
+      if (line.startsWith("WALK-STATUS")) {
+        if (this.blankLines > 0) this.blankLines--;
+        this.ended = true;
+      }
       return this.flushBlanks();
     }
     return this.flushBlanks() + line + "\n";

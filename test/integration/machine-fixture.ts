@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { importBase } from "../../src/base/index.js";
-import { buildImage, writeOciLayout, type TarEntry } from "../fixtures/images.js";
+import { buildImage, writeOciLayout, type BuiltImage, type TarEntry } from "../fixtures/images.js";
 import { startTestDaemon, type TestDaemon } from "../harness/daemon.js";
 import { FIRECRACKER_SPEC_PATH } from "../harness/firecracker/control.js";
 import { buildTestBase } from "../harness/qemu.js";
@@ -29,6 +29,8 @@ export interface MachineFixture {
   d: TestDaemon;
   /** `oci:<layout>:v1`: the busybox image with /app/run.sh. */
   image: string;
+  /** The same image, to push to a registry. */
+  built: BuiltImage;
   /** What the next stand-in boots do. */
   simulate(boots: SimBoot[]): Promise<void>;
   /** Boots so far (stand-in only). */
@@ -77,7 +79,7 @@ const applets = (): string[] =>
     .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== "busybox");
 
 /** A busybox image whose /app/run.sh is the test's workload script. */
-async function writeImage(layout: string, script: string): Promise<void> {
+async function writeImage(layout: string, script: string): Promise<BuiltImage> {
   const entries: TarEntry[] = [
     { type: "dir", path: "bin/", mode: 0o755 },
     { type: "file", path: "bin/busybox", mode: 0o755, content: readFileSync("/bin/busybox") },
@@ -90,6 +92,7 @@ async function writeImage(layout: string, script: string): Promise<void> {
   ];
   const image = await buildImage({ layers: [{ entries }], config: { Entrypoint: ["/app/run.sh"], Env: ["PATH=/bin"] } });
   await writeOciLayout(layout, [{ image, tag: "v1" }]);
+  return image;
 }
 
 export const DEFAULT_SCRIPT = '#!/bin/sh\necho "hello from $(hostname)"\nexit "${1:-0}"\n';
@@ -97,7 +100,7 @@ export const DEFAULT_SCRIPT = '#!/bin/sh\necho "hello from $(hostname)"\nexit "$
 export async function machineFixture(opts: { backend: "standin" | "qemu"; script?: string; extraConfig?: string } = { backend: "standin" }): Promise<MachineFixture> {
   const dir = await mkdtemp(join(tmpdir(), "walk-machine-"));
   const layout = join(dir, "layout");
-  await writeImage(layout, opts.script ?? DEFAULT_SCRIPT);
+  const built = await writeImage(layout, opts.script ?? DEFAULT_SCRIPT);
   let backendToml: string;
   if (opts.backend === "standin") {
     await writeFile(join(dir, "sim-hook.mjs"), HOOK);
@@ -124,6 +127,7 @@ export async function machineFixture(opts: { backend: "standin" | "qemu"; script
     dir,
     d,
     image: `oci:${layout}:v1`,
+    built,
     simulate: (boots) => writeFile(join(dir, "sim.json"), JSON.stringify({ boots })),
     boots: async () => Number(await readFile(join(dir, "sim-boots"), "utf8").catch(() => "0")),
     restartDaemon: start,
