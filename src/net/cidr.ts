@@ -1,5 +1,5 @@
 // IPv4 addresses and CIDR blocks as unsigned 32-bit integers: parsing with strict syntax (no
-// leading zeros, no shorthand), formatting, containment and overlap. Pure functions, no I/O.
+// leading zeros, no shorthand), formatting and containment. Pure functions, no I/O.
 import { WalkError } from "../lib/index.js";
 
 export interface Cidr4 {
@@ -49,8 +49,4 @@ export function cidrSize(c: Cidr4): number {
 
 export function cidrContains(c: Cidr4, addr: number): boolean {
   return ((addr & maskOf(c.prefix)) >>> 0) === c.base;
-}
-
-export function cidrsOverlap(a: Cidr4, b: Cidr4): boolean {
-  return cidrContains(a, b.base) || cidrContains(b, a.base);
 }
