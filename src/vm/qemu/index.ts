@@ -4,5 +4,5 @@ export { checkQemuBinary, qemuPathOf, DEFAULT_QEMU_PATH, DEFAULT_QEMU_CONFIG_HIN
 export { probeKvm, resolveAccel, type Accel, type AccelChoice, type KvmProbe, type KvmProbePaths } from "./accel.js";
 export { qemuCommandLine, bootArgsFor, qemuName, type QemuLaunch } from "./args.js";
 export { qemuLayout, type QemuLayout } from "./layout.js";
-export { SNAPSHOT_FORMAT, type SnapshotMeta } from "./snapshot.js";
+export { SNAPSHOT_FORMAT as QEMU_SNAPSHOT_FORMAT, type SnapshotMeta as QemuSnapshotMeta } from "./snapshot.js";
 export { qemuHostReport, type QemuHostReport } from "./doctor.js";
