@@ -85,7 +85,8 @@ export async function flattenLayers(layers: readonly LayerInput[], sink: DataSin
           yield chunk;
         }
       };
-      const tar = counted(readAhead(decompress(await layer.open(), compression), READ_AHEAD_BYTES));
+      // Hashing happens on the read-ahead side, in the time the reader spends awaiting disk writes.
+      const tar = readAhead(counted(decompress(await layer.open(), compression)), READ_AHEAD_BYTES);
       flattener.beginLayer();
       for await (const { header, body } of readTar(tar, limits)) {
         throwIfCanceled(opts.signal);
