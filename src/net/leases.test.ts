@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { newId } from "../lib/index.js";
 import { NetRepository } from "./leases.js";
 import { openTempNetDb, type TempDb } from "./testing.js";
@@ -80,4 +81,22 @@ test("host state records round-trip", () => {
   assert.equal(repo.getHostState("k"), "1");
   repo.deleteHostState("k");
   assert.equal(repo.getHostState("k"), undefined);
+});
+
+test("two processes allocating at once on one database never share an address", async () => {
+  const repoUrl = new URL("./leases.js", import.meta.url).href;
+  const dbUrl = new URL("../store/index.js", import.meta.url).href;
+  const script = `
+    const { NetRepository } = await import(${JSON.stringify(repoUrl)});
+    const { openDatabase } = await import(${JSON.stringify(dbUrl)});
+    const { randomBytes } = await import("node:crypto");
+    const repo = new NetRepository(openDatabase(process.argv[1]));
+    for (let i = 0; i < 25; i++) repo.allocate(randomBytes(16).toString("hex"), "10.231.0.0/16", []);`;
+  const run = () =>
+    new Promise<number | null>((resolve) => spawn(process.execPath, ["--input-type=module", "-e", script, t.path], { stdio: "inherit" }).on("exit", resolve));
+  assert.deepEqual(await Promise.all([run(), run()]), [0, 0]);
+  const all = repo.list();
+  assert.equal(all.length, 50);
+  assert.equal(new Set(all.map((l) => l.subnet)).size, 50);
+  assert.equal(all.at(-1)!.subnet, "10.231.0.196/30", "the lowest 50 blocks, no gaps");
 });

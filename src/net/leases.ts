@@ -56,8 +56,10 @@ export class NetRepository {
     return row && toLease(row);
   }
 
+  /** Every lease, in address order. */
   list(): Lease[] {
-    return (this.db.prepare("SELECT * FROM net_leases ORDER BY subnet").all() as LeaseRow[]).map(toLease);
+    const rows = (this.db.prepare("SELECT * FROM net_leases").all() as LeaseRow[]).map(toLease);
+    return rows.sort((a, b) => (parseIpv4(a.guestIp) ?? 0) - (parseIpv4(b.guestIp) ?? 0));
   }
 
   /**
