@@ -4,6 +4,8 @@
 // its runs on the state disk); a walkd restart while a machine runs. Every boot is bounded.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { startRegistry, type RunningRegistry } from "../harness/registry.js";
 import { runCli } from "../harness/cli.js";
 import { machineFixture, type MachineFixture } from "./machine-fixture.js";
@@ -17,6 +19,7 @@ const SCRIPT = [
   'case "$1" in',
   '  fail-twice) if [ "$n" -le 2 ]; then echo "failing run $n" >&2; exit 1; fi; exit 0 ;;',
   "  serve) while true; do sleep 1; done ;;",
+  '  fail-twice-serve) if [ "$n" -le 2 ]; then exit 1; fi; while true; do sleep 1; done ;;',
   '  *) exit "${1:-0}" ;;',
   "esac",
   "",
@@ -95,6 +98,9 @@ test("on-failure restarts a workload that fails twice, then it succeeds", async 
 test("a walkd restart leaves a running machine running and controllable", async () => {
   const m = await f.d.client.createMachine({ image: ref, name: "durable", memory_mib: 128, cmd: ["serve"], start: true });
   assert.equal(m.state, "started", m.last_error ?? "");
+  // Once the workload runs: a stop request that arrives while the guest is still booting is lost
+  // (the init is not listening yet) and ends in the kill after the timeout.
+  for (let i = 0; i < 600 && !/run 1/.test(await logsOf(m.id)); i++) await new Promise((r) => setTimeout(r, 100));
   await f.d.stop();
   assert.ok(await isSameProcessAlive(m.vm!.pid, m.vm!.start_time), "QEMU outlived walkd");
   f.d = await f.restartDaemon();
@@ -103,6 +109,7 @@ test("a walkd restart leaves a running machine running and controllable", async 
   assert.deepEqual(again.vm, m.vm);
   const stopped = await f.d.client.machineAction("durable", "stop", 20);
   assert.equal(stopped.state, "stopped");
+  assert.equal(stopped.exit_signal, 15, "a graceful stop through the re-attached VMM");
   assert.equal(stopped.vm, null);
   assert.equal(await isSameProcessAlive(m.vm!.pid, m.vm!.start_time), false, "stopped through the new walkd");
   assert.equal((await f.d.client.machineAction("durable", "start")).state, "started");
@@ -116,6 +123,58 @@ test("ten machines started at once all run to completion", async () => {
   console.log(`# ten concurrent machines: ${Date.now() - t0} ms from the first create to the last exit`);
   assert.deepEqual(done.map((m) => [m.state, m.exit_code]), Array.from({ length: 10 }, (_, i) => ["stopped", i]));
   for (const m of ms) await f.d.client.removeMachine(m.id);
+});
+
+test("each restart policy against a workload that fails twice: no, on-failure:1, always", async () => {
+  const no = await f.d.client.createMachine({ image: ref, name: "pol-no", memory_mib: 64, cmd: ["fail-twice"], restart: "no", start: true });
+  const limited = await f.d.client.createMachine({ image: ref, name: "pol-limited", memory_mib: 64, cmd: ["fail-twice"], restart: "on-failure:1", start: true });
+  const always = await f.d.client.createMachine({ image: ref, name: "pol-always", memory_mib: 64, cmd: ["fail-twice-serve"], restart: "always", start: true });
+  const [a, b] = await Promise.all([f.d.client.waitMachine(no.id, { timeoutS: 170 }), f.d.client.waitMachine(limited.id, { timeoutS: 170 })]);
+  assert.deepEqual([a.state, a.exit_code, a.restart.count], ["stopped", 1, 0]);
+  assert.deepEqual([b.state, b.exit_code, b.restart.count], ["stopped", 1, 1]);
+  let c = await f.d.client.machine(always.id);
+  for (let i = 0; i < 1700 && !(c.state === "started" && c.restart.count === 2 && /run 3/.test(await logsOf(always.id))); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    c = await f.d.client.machine(always.id);
+  }
+  assert.deepEqual([c.state, c.restart.count], ["started", 2], "always restarted it twice; the third run serves");
+  const stopped = await f.d.client.machineAction(always.id, "stop", 20);
+  assert.deepEqual([stopped.state, stopped.exit_signal, stopped.restart.pending_at], ["stopped", 15, null], "a requested stop is final");
+  for (const m of [no, limited, always]) await f.d.client.removeMachine(m.id);
+});
+
+test("kill -9 of QEMU is a crash: the machine fails and on-failure restarts it", async () => {
+  const m = await f.d.client.createMachine({ image: ref, name: "crashy", memory_mib: 64, cmd: ["serve"], restart: "on-failure:1", start: true });
+  process.kill(m.vm!.pid, "SIGKILL");
+  let now = await f.d.client.machine(m.id);
+  for (let i = 0; i < 1700 && !(now.state === "started" && now.restart.count === 1); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = await f.d.client.machine(m.id);
+  }
+  assert.deepEqual([now.state, now.restart.count], ["started", 1]);
+  assert.notEqual(now.vm?.pid, m.vm!.pid);
+  await f.d.client.removeMachine(m.id, true);
+});
+
+test("Ctrl-C on walk run stops the machine gracefully and walk exits with 128+SIGTERM", async () => {
+  const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+  const child = spawn(process.execPath, [cli, "--host", `unix://${f.d.daemon.socketPath}`, "run", "--memory", "64M", "--name", "interrupted", ref, "--", "serve"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  const killer = setTimeout(() => child.kill("SIGKILL"), BOOT_MS);
+  for (let i = 0; i < 1700 && !/run 1/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+  child.kill("SIGINT");
+  const code = await exited;
+  clearTimeout(killer);
+  assert.equal(code, 143, err);
+  assert.equal(out, "hello from interrupted run 1\n");
+  assert.match(err, /stopping interrupted \(Ctrl-C again to kill it\)/);
+  const m = await f.d.client.machine("interrupted");
+  assert.deepEqual([m.state, m.exit_signal], ["stopped", 15]);
+  await f.d.client.removeMachine(m.id);
 });
 
 async function logsOf(id: string): Promise<string> {
