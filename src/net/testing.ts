@@ -1,10 +1,8 @@
-// Test support for src/net: a temporary walk database with the net migration applied, the way
-// the store will once the migration is appended to its list.
+// Test support for src/net: a temporary walk database with every migration applied, as walkd opens it.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase, type Db } from "../store/index.js";
-import { NET_MIGRATION } from "./schema.js";
 
 export interface TempDb {
   db: Db;
@@ -16,8 +14,6 @@ export function openTempNetDb(): TempDb {
   const dir = mkdtempSync(join(tmpdir(), "walk-net-db-"));
   const path = join(dir, "walk.db");
   const db = openDatabase(path);
-  // Until the store's MIGRATIONS include NET_MIGRATION, apply it here; afterwards it is already there.
-  if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'net_leases'").get() === undefined) db.exec(NET_MIGRATION);
   return {
     db,
     path,
