@@ -2,7 +2,11 @@
 // output that cannot be a protocol line passed on at once.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BootStatusScanner, ConsoleFilter } from "./console.js";
+import { appendFile, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BootStatusScanner, ConsoleFilter, ConsoleTailer, appendBootMarker, readLogs } from "./console.js";
+import { machinePaths } from "./paths.js";
 
 function run(chunks: string[]): string {
   const f = new ConsoleFilter();
@@ -38,4 +42,33 @@ test("the status scanner takes the last valid status of the current boot only", 
   assert.equal(s.status, undefined, "the previous boot's status does not count");
   s.push(Buffer.from("WALK-STATUS v1 exit=7\r\n" + "y".repeat(10_000) + "\nWALK-STATUS v1 signal=15\n"));
   assert.deepEqual(s.status, { kind: "signal", signal: 15 });
+});
+
+test("rotation is copy-then-truncate at the cap; logs read both files in order; since starts at the index", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "walk-console-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const p = machinePaths(join(dir, "data"), join(dir, "run"), "0".repeat(32));
+  await appendBootMarker(p, 0);
+  const tailer = await ConsoleTailer.open(p, 4096);
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${String(i).padStart(3, "0")} ${"x".repeat(20)}\r\n`);
+  await appendFile(p.consoleLog, lines.slice(0, 190).join(""));
+  await tailer.poll();
+  assert.equal((await stat(p.consoleLog)).size, 0, "truncated in place");
+  assert.ok((await stat(p.consoleLogOld)).size > 4096, "the old part is console.log.1");
+  // Later output gets a later index entry, which is where `since` starts.
+  await new Promise((r) => setTimeout(r, 1100));
+  const since = Date.now();
+  await appendFile(p.consoleLog, lines.slice(190).join("") + "\r\nWALK-STATUS v1 exit=0\r\n");
+  await tailer.poll();
+  assert.deepEqual(tailer.scanner.status, { kind: "exit", code: 0 });
+  const all = async (o: Parameters<typeof readLogs>[1]): Promise<string> => {
+    let s = "";
+    for await (const c of readLogs(p, o)) s += c.toString("latin1");
+    return s;
+  };
+  assert.equal(await all({}), lines.join("").replace(/\r\n/g, "\n"));
+  assert.equal(await all({ sinceMs: since }), lines.slice(190).join("").replace(/\r\n/g, "\n"));
+  assert.equal(await all({ sinceMs: Date.now() + 60_000 }), "", "nothing after a future time");
+  await writeFile(p.consoleIndex, "garbage\n");
+  assert.equal(await all({ sinceMs: since }), "", "an unreadable index means nothing is known to be newer in console.log");
 });

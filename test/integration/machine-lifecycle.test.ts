@@ -6,7 +6,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { isWalkError } from "../../src/lib/index.js";
@@ -180,6 +180,13 @@ test("walkd restarts while a machine runs: the VM survives and the next walkd co
   assert.ok(await isSameProcessAlive(first.vm!.pid, first.vm!.start_time), "the VM outlived walkd");
   process.kill(doomed.vm!.pid, "SIGKILL");
   while (await isSameProcessAlive(doomed.vm!.pid, doomed.vm!.start_time)) await new Promise((r) => setTimeout(r, 20));
+  // Leftovers reconcile must remove (walk-named, no live machine) and must not touch (not walk's names).
+  const orphanRun = join(f.dir, "run", "machines", "f".repeat(32));
+  const orphanData = join(f.dir, "data", "machines", "e".repeat(32));
+  const foreign = join(f.dir, "run", "machines", "not-walks");
+  for (const d of [orphanRun, orphanData, foreign]) await mkdir(d, { recursive: true });
+  await writeFile(join(orphanRun, "firecracker.sock"), "");
+  await symlink("/etc", join(orphanRun, "escape"));
 
   const d2 = await f.restartDaemon();
   t.after(() => d2.stop());
@@ -187,6 +194,12 @@ test("walkd restarts while a machine runs: the VM survives and the next walkd co
   const again = await c.machine("survivor");
   assert.equal(again.state, "started");
   assert.deepEqual(again.vm, first.vm, "re-attached to the same VMM");
+  assert.equal(existsSync(orphanRun), false, "orphaned runtime dir removed");
+  assert.equal(existsSync(orphanData), false, "data dir without a machine removed");
+  assert.equal(existsSync(foreign), true, "a dir without walk's name is left alone");
+  assert.ok(existsSync("/etc/hostname"), "the symlink was removed, not followed");
+  assert.equal(existsSync(join(f.dir, "run", "machines", doomed.id)), false, "the dead machine's runtime dir is gone");
+  assert.equal(existsSync(join(f.dir, "data", "machines", doomed.id, "state.ext4")), true, "its state disk is kept");
   const dead = await c.machine("doomed");
   assert.equal(dead.state, "failed");
   assert.match(dead.last_error ?? "", /ended without an exit status while walkd was not running/);
