@@ -236,6 +236,21 @@ void test("build fidelity: a 1 GiB+ sparse file streams through and stays sparse
   });
   assert.ok(disk.sizeBytes < 64 << 20, `the disk of a sparse 1 GiB file should be small, it is ${disk.sizeBytes} bytes`);
   assertFsckClean(disk.path);
+  // A new config is a clone of the base disk: it must keep the base disk's own holes too.
+  const derived = await buildAppDisk({
+    layers: [{ digest, diffId, mediaType: "application/vnd.oci.image.layer.v1.tar", open: layer.open }],
+    imageDigest: `sha256:${"e".repeat(64)}`,
+    config: { architecture: "amd64", os: "linux", config: { Cmd: ["/x"] }, rootfs: { type: "layers", diff_ids: [diffId] } },
+    overrides: { cmd: ["/y"] },
+    outDir: join(work, "disks"),
+  });
+  assert.equal(derived.reused, "base");
+  const allocated = (p: string) => lstatSync(p).blocks * 512;
+  assert.ok(
+    allocated(derived.path) <= allocated(disk.path) + (1 << 20),
+    `the derived disk allocates ${allocated(derived.path)} bytes, the base ${allocated(disk.path)}: holes were written out`,
+  );
+  assertFsckClean(derived.path);
   run("mount", ["-o", "loop,ro,noload", disk.path, mnt]);
   const st = lstatSync(join(mnt, "huge"));
   assert.equal(st.size, size);

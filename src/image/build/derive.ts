@@ -1,9 +1,10 @@
-// Deriving an app disk from a base disk: clone it (a reflink where the filesystem can, an
-// in-kernel copy otherwise), rewrite /walk/argv and /walk/env in place through the patch map, and
+// Deriving an app disk from a base disk: clone it (a reflink where the filesystem can, a
+// hole-preserving copy otherwise), rewrite /walk/argv and /walk/env in place through the patch map, and
 // publish it atomically. Never reads a layer.
-import { constants as fsConstants, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import { dirname } from "node:path";
 import { fsyncDir, publishFile, tempPathFor } from "../../lib/atomic.js";
+import { execChecked } from "../../lib/exec.js";
 import { patchReservedFile, type PatchMap } from "../ext4/index.js";
 import type { EncodedRuntimeConfig } from "../runconfig.js";
 
@@ -29,7 +30,9 @@ export async function linkAppDisk(baseDisk: string, finalPath: string): Promise<
 export async function deriveAppDisk(baseDisk: string, map: PatchMap, encoded: EncodedRuntimeConfig, finalPath: string): Promise<void> {
   const tmp = tempPathFor(finalPath);
   try {
-    await fs.copyFile(baseDisk, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+    // cp, not fs.copyFile: where a reflink is impossible (ext4), libuv's fallback copy writes the
+    // base disk's holes out as zeros; cp keeps them (SEEK_HOLE), so a clone costs its data only.
+    await execChecked("cp", ["--reflink=auto", "--sparse=auto", "--no-preserve=all", "--", baseDisk, tmp]);
     const fh = await fs.open(tmp, "r+");
     try {
       await patchReservedFile(fh, map, ARGV_FILE, encoded.argv);
