@@ -365,8 +365,11 @@ describe("QEMU driver failures leave nothing behind", { timeout: 5 * 60_000 }, (
     const { spec } = await machine("echo waiting; sleep 600");
     const vm = await started(spec);
     const second = driver.create(spec);
-    await rejectsWith(second.start(), "conflict", /QMP socket .* is in use/);
+    // The running VM's log is not the refused start's: it must not be quoted, nor truncated.
+    await writeFile(join(spec.runtimeDir, "qemu.log"), "running VM's diagnostics\n", { flag: "a" });
+    await rejectsWith(second.start(), "conflict", /QMP socket .* is in use by a running process$/);
     assert.equal(second.pid, undefined);
+    assert.match(await readFile(join(spec.runtimeDir, "qemu.log"), "utf8"), /running VM's diagnostics/);
     assert.ok(await isSameProcessAlive(vm.pid!, vm.record!.startTime));
     const exit = await bounded(vm.kill(), "kill");
     assert.deepEqual(exit, { code: null, signal: "SIGKILL" });

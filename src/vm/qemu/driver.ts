@@ -133,6 +133,7 @@ class QemuVm implements VmHandle {
     this.layout = layout;
     this.accel = accel;
     const timeouts = timeoutsOf(spec);
+    let spawning = false;
     try {
       await fs.mkdir(spec.runtimeDir, { recursive: true, mode: 0o700 });
       // A live QEMU on this socket is another start's VM; a stale socket is removed.
@@ -142,10 +143,12 @@ class QemuVm implements VmHandle {
       }
       // QEMU's own diagnostics of this run only, so a failure quotes them and the file stays small.
       await fs.writeFile(layout.log, "", { mode: 0o600 });
+      spawning = true;
       this.track(await spawnVmm(qemuPathOf(this.config), args, spec.consoleLogPath, layout.log));
     } catch (err) {
       this.current = "exited";
-      throw await this.withLog(asWalkError(err));
+      // Before the spawn the log is a previous run's: it explains nothing here.
+      throw spawning ? await this.withLog(asWalkError(err)) : asWalkError(err);
     }
     const qmp = new QmpControl(layout.qmpSocket, timeouts.requestMs);
     this.qmp = qmp;
