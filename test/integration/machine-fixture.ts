@@ -33,6 +33,8 @@ export interface MachineFixture {
   built: BuiltImage;
   /** What the next stand-in boots do. */
   simulate(boots: SimBoot[]): Promise<void>;
+  /** Makes the stand-in answer `"METHOD /path"` with this fault (stand-in only). */
+  setFaults(faults: Record<string, { status: number; fault_message: string }>): Promise<void>;
   /** Boots so far (stand-in only). */
   boots(): Promise<number>;
   /** Starts a second walkd on the same dirs after `d.stop()`. */
@@ -106,7 +108,7 @@ export async function machineFixture(opts: { backend: "standin" | "qemu"; script
     await writeFile(join(dir, "sim-hook.mjs"), HOOK);
     await writeFile(join(dir, "sim.json"), JSON.stringify({ boots: ["hang"] }));
     await writeFile(join(dir, "standin-requests.jsonl"), "");
-    const vars = { FC_STANDIN_SPEC: FIRECRACKER_SPEC_PATH, FC_STANDIN_LOG: join(dir, "standin-requests.jsonl"), WALK_SIM_DIR: dir };
+    const vars = { FC_STANDIN_SPEC: FIRECRACKER_SPEC_PATH, FC_STANDIN_LOG: join(dir, "standin-requests.jsonl"), FC_STANDIN_FAULTS: join(dir, "standin-faults.json"), WALK_SIM_DIR: dir };
     const wrapper = join(dir, "firecracker");
     await writeFile(
       wrapper,
@@ -129,6 +131,7 @@ export async function machineFixture(opts: { backend: "standin" | "qemu"; script
     image: `oci:${layout}:v1`,
     built,
     simulate: (boots) => writeFile(join(dir, "sim.json"), JSON.stringify({ boots })),
+    setFaults: (faults) => writeFile(join(dir, "standin-faults.json"), JSON.stringify(faults)),
     boots: async () => Number(await readFile(join(dir, "sim-boots"), "utf8").catch(() => "0")),
     restartDaemon: start,
   };

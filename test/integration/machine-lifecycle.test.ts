@@ -6,7 +6,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { isWalkError } from "../../src/lib/index.js";
@@ -32,6 +32,17 @@ const rejectsWith = async (p: Promise<unknown>, code: string, pattern: RegExp): 
     return true;
   });
 };
+
+/** Pids whose command line contains `text` (a VMM is spawned with `--id <machine id>`). */
+async function processesMentioning(text: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, "latin1").catch(() => "");
+    if (cmd.includes(text)) found.push(Number(name));
+  }
+  return found;
+}
 
 async function logsOf(c: WalkClient, ref: string): Promise<string> {
   let out = "";
@@ -210,6 +221,22 @@ test("walkd restarts while a machine runs: the VM survives and the next walkd co
   assert.equal((await c.machineAction("survivor", "start")).state, "started", "still controllable");
   await c.removeMachine("survivor", true);
   await c.removeMachine("doomed", true);
+});
+
+test("a failed start leaves the machine failed with the VMM's reason and nothing running; the next start works", async (t) => {
+  const f = await fixture(t);
+  const c = f.d.client;
+  await f.setFaults({ "PUT /drives/vdb": { status: 400, fault_message: "Unable to create the block device: BackingFile(Os { code: 13 })" } });
+  const m = await c.createMachine({ image: f.image, name: "broken", memory_mib: 64, start: true });
+  assert.equal(m.state, "failed");
+  assert.match(m.last_error ?? "", /^start failed: Firecracker rejected PUT \/drives\/vdb \(HTTP 400\): "Unable to create the block device/);
+  assert.equal(m.vm, null);
+  assert.deepEqual(await processesMentioning(m.id), [], "no VMM left running");
+  assert.equal(existsSync(join(m.paths.runtime_dir, "firecracker.sock")), false);
+  await f.setFaults({});
+  const fixed = await c.machineAction("broken", "start");
+  assert.equal(fixed.state, "started");
+  assert.ok((await processesMentioning(m.id)).includes(fixed.vm!.pid), "the probe does see a running VMM");
 });
 
 test("bad input is refused with a clear error and leaves nothing behind", async (t) => {
