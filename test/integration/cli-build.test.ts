@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "../../src/lib/index.js";
-import { buildImage, buildSampleImage, writeOciLayout } from "../fixtures/images.js";
+import { buildImage, buildSampleImage, writeDockerArchive, writeOciLayout } from "../fixtures/images.js";
 import { startTestDaemon } from "../harness/daemon.js";
 import { runCli } from "../harness/cli.js";
 import type { AppDiskResultWire } from "../../src/api/schemas.js";
@@ -101,4 +101,23 @@ test("bad build input is refused with a clear message and publishes nothing", as
   assert.match(notPulled.stderr, /no image localhost:5000\/never\/pulled:1/);
 
   assert.deepEqual((await readdir(join(d.config.dataDir, "disks"))).filter((n) => n !== ".base"), []);
+});
+
+test("an image from a docker save tarball builds, though its plain tar layers are labelled gzip", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "walk-build-archive-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const image = await buildSampleImage();
+  await writeDockerArchive(join(dir, "app.tar"), image, ["team/app:1"]);
+  const d = await startTestDaemon();
+  t.after(() => d.close());
+  const walk = (...args: string[]) => runCli(d.daemon.socketPath, args);
+  const ref = `docker-archive:${join(dir, "app.tar")}:team/app:1`;
+  const pulled = await walk("image", "pull", "-q", ref);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  const built = await walk("image", "build", "--json", ref);
+  assert.equal(built.code, 0, built.stderr);
+  const disk = JSON.parse(built.stdout) as AppDiskResultWire;
+  assert.equal((await debugfsCat(disk.path, "/etc/motd")).toString(), "layer two\n");
+  const fsck = await execFile("e2fsck", ["-fn", disk.path]);
+  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
 });

@@ -100,7 +100,7 @@ void test("bad input: corrupt headers, unsupported entry types and media types",
   await failsRaw(badSum, MediaTypes.ociLayer, `sha256:${"0".repeat(64)}`, "invalid_argument", /bad checksum/);
   const sparse = Buffer.concat([encodeHeader({ name: Buffer.from("s"), mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, typeflag: "S" }), Buffer.alloc(1024)]);
   await failsRaw(sparse, MediaTypes.ociLayer, `sha256:${"0".repeat(64)}`, "unsupported", /has type "S"/);
-  await failsRaw(good, "application/vnd.oci.image.config.v1+json", `sha256:${"0".repeat(64)}`, "unsupported", /not a tar layer/);
+  await failsRaw(good, "application/vnd.oci.image.config.v1+json", `sha256:${"0".repeat(64)}`, "unsupported", /unsupported layer media type "application\/vnd.oci.image.config.v1\+json"/);
   await fails([[{ type: "file", path: "p", content: "", pax: { path: Buffer.from("a\0b") } }]], "invalid_argument", /contains a NUL byte/);
   await fails([[{ type: "symlink", path: "s", target: "" }]], "invalid_argument", /symlink "\/s" has an empty target/);
   await fails([[{ type: "file", path: "g", content: "", pax: { "GNU.sparse.major": "1" } }]], "unsupported", /GNU sparse/);

@@ -40,3 +40,23 @@ void test("decompress: media types choose the compression; others are unsupporte
   assert.equal(compressionOf("application/vnd.oci.image.layer.nondistributable.v1.tar"), "none");
   assert.throws(() => compressionOf("application/vnd.oci.image.layer.v1.tar+bzip2"), (e: unknown) => isWalkError(e, "unsupported"));
 });
+
+void test("decompress: the stream's magic bytes win over a wrong label, and the mismatch is reported", async () => {
+  const gz = await compress(data, "gzip");
+  const zs = await compress(data, "zstd");
+  const cases: [Buffer, "none" | "gzip" | "zstd", string | undefined][] = [
+    [data, "gzip", "none"], // docker save labels plain tars rootfs.diff.tar.gzip
+    [gz, "none", "gzip"],
+    [zs, "gzip", "zstd"],
+    [gz, "gzip", undefined],
+  ];
+  for (const [bytes, declared, expectMismatch] of cases) {
+    let heard: string | undefined;
+    const out = await collect(decompress(chunked(bytes, 1), declared, (actual) => (heard = actual)));
+    assert.deepEqual(out, data, `declared ${declared}`);
+    assert.equal(heard, expectMismatch, `declared ${declared}`);
+  }
+  // With no bytes to sniff, the label decides: an empty "gzip" blob is a corrupt one.
+  assert.deepEqual(await collect(decompress(chunked(Buffer.alloc(0)), "none")), Buffer.alloc(0));
+  await assert.rejects(collect(decompress(chunked(Buffer.alloc(0)), "gzip")), (e: unknown) => isWalkError(e, "invalid_argument"));
+});

@@ -8,28 +8,12 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { Decompress } from "fzstd";
 import { WalkError } from "../../lib/errors.js";
+import { layerCompression, sniffCompression, type Compression } from "../../oci/manifest.js";
 
-export type Compression = "none" | "gzip" | "zstd";
+export type { Compression };
 
-const MEDIA_TYPES: Record<string, Compression> = {
-  "application/vnd.oci.image.layer.v1.tar": "none",
-  "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
-  "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
-  "application/vnd.oci.image.layer.nondistributable.v1.tar": "none",
-  "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
-  "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
-  "application/vnd.docker.image.rootfs.diff.tar": "none",
-  "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
-  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
-  "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
-};
-
-/** The compression a layer media type names; unsupported for anything that is not a tar layer. */
-export function compressionOf(mediaType: string): Compression {
-  const c = MEDIA_TYPES[mediaType];
-  if (c === undefined) throw new WalkError("unsupported", `layer media type ${JSON.stringify(mediaType)} is not a tar layer walk can read`);
-  return c;
-}
+/** The compression a layer media type declares; unsupported for anything that is not a tar layer. */
+export const compressionOf = layerCompression;
 
 /** Errors of the compressed source itself (a failing store read) pass through unwrapped. */
 class SourceFailure extends Error {
@@ -129,9 +113,48 @@ function corrupt(format: string, err: unknown): unknown {
   return new WalkError("invalid_argument", `the layer's ${format} stream is truncated or corrupt (${why})`, { cause: err });
 }
 
-/** The uncompressed bytes of a layer blob. */
-export function decompress(source: AsyncIterable<Uint8Array>, compression: Compression): AsyncIterable<Uint8Array> {
-  if (compression === "gzip") return gunzip(source);
-  if (compression === "zstd") return unzstd(source);
-  return source;
+/**
+ * The uncompressed bytes of a layer blob. The stream's magic bytes decide, as in containerd and
+ * Docker: `docker save` and skopeo label uncompressed tars as rootfs.diff.tar.gzip. Trusting the
+ * bytes over the label costs nothing in safety: the result is checked against the diff_id.
+ * `onMismatch` hears when the label was wrong.
+ */
+export async function* decompress(
+  source: AsyncIterable<Uint8Array>,
+  declared: Compression,
+  onMismatch?: (actual: Compression) => void,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const { head, rest } = await peek(source, 4);
+  const actual = head.length === 0 ? declared : sniffCompression(head);
+  if (actual !== declared) onMismatch?.(actual);
+  if (actual === "gzip") yield* gunzip(rest);
+  else if (actual === "zstd") yield* unzstd(rest);
+  else yield* rest;
+}
+
+/** Reads at least `n` bytes (or all there is) and returns them with a stream that replays them first. */
+async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ head: Uint8Array; rest: AsyncIterable<Uint8Array> }> {
+  const it = source[Symbol.asyncIterator]();
+  const taken: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < n) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    taken.push(r.value);
+    have += r.value.length;
+  }
+  async function* rest(): AsyncGenerator<Uint8Array, void, undefined> {
+    yield* taken;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  return { head: Buffer.concat(taken), rest: rest() };
 }

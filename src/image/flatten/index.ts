@@ -86,7 +86,9 @@ export async function flattenLayers(layers: readonly LayerInput[], sink: DataSin
         }
       };
       // Hashing happens on the read-ahead side, in the time the reader spends awaiting disk writes.
-      const tar = readAhead(counted(decompress(await layer.open(), compression)), READ_AHEAD_BYTES);
+      const mislabeled = (actual: string): void =>
+        opts.logger?.warn({ layer: layer.digest, mediaType: layer.mediaType, actual }, "layer content is not compressed the way its media type says; reading it as it is");
+      const tar = readAhead(counted(decompress(await layer.open(), compression, mislabeled)), READ_AHEAD_BYTES);
       flattener.beginLayer();
       for await (const { header, body } of readTar(tar, limits)) {
         throwIfCanceled(opts.signal);
