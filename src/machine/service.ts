@@ -251,7 +251,7 @@ export class MachineService {
   stop(ref: string, opts: { timeoutMs?: number } = {}): Promise<MachineWire> {
     const id = this.resolve(ref).id;
     return this.locked(id, async () => {
-      await this.stopNow(this.get(id), (h) => h.stop({ timeoutMs: opts.timeoutMs ?? this.deps.config.stopTimeoutMs }));
+      await this.stopNow(this.get(id), (h) => gracefulStop(h, opts.timeoutMs ?? this.deps.config.stopTimeoutMs));
       return this.wire(this.get(id));
     });
   }
@@ -268,7 +268,7 @@ export class MachineService {
   restart(ref: string, opts: { timeoutMs?: number } = {}): Promise<MachineWire> {
     const id = this.resolve(ref).id;
     return this.locked(id, async () => {
-      await this.stopNow(this.get(id), (h) => h.stop({ timeoutMs: opts.timeoutMs ?? this.deps.config.stopTimeoutMs }));
+      await this.stopNow(this.get(id), (h) => gracefulStop(h, opts.timeoutMs ?? this.deps.config.stopTimeoutMs));
       await this.startNow(this.get(id), { restartCount: 0, restartStreak: 0 });
       return this.wire(this.get(id));
     });
@@ -564,7 +564,7 @@ export class MachineService {
     if (m.state === "stopping") {
       const run = this.live.get(m.id)!;
       run.stopRequested = true;
-      const exit = await handle.stop({ timeoutMs: this.deps.config.stopTimeoutMs });
+      const exit = await gracefulStop(handle, this.deps.config.stopTimeoutMs);
       await this.finishRun(m.id, run, exit);
     }
   }
@@ -678,6 +678,27 @@ export class MachineService {
       finished_at: m.finishedAt,
       paths: { runtime_dir: p.runtimeDir, state_disk: p.stateDisk, console_log: p.consoleLog },
     };
+  }
+}
+
+/** How often a graceful stop repeats its request while the VM runs on. */
+const STOP_RESEND_MS = 2000;
+
+/**
+ * The driver's graceful stop, with the request repeated every STOP_RESEND_MS until the deadline:
+ * a Ctrl-Alt-Del that reaches a guest still booting (before walk-init listens) is lost, and the
+ * init treats further requests as the same stop. The kill still comes at the one deadline.
+ */
+async function gracefulStop(h: VmHandle, timeoutMs: number): Promise<VmExit> {
+  const deadline = Date.now() + timeoutMs;
+  const resend = setInterval(() => {
+    const left = deadline - Date.now();
+    if (left > STOP_RESEND_MS / 2) h.stop({ timeoutMs: left }).catch(() => undefined);
+  }, STOP_RESEND_MS);
+  try {
+    return await h.stop({ timeoutMs });
+  } finally {
+    clearInterval(resend);
   }
 }
 

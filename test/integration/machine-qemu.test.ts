@@ -177,6 +177,15 @@ test("Ctrl-C on walk run stops the machine gracefully and walk exits with 128+SI
   await f.d.client.removeMachine(m.id);
 });
 
+test("a stop requested while the guest is still booting is still graceful (the request is repeated)", async () => {
+  const m = await f.d.client.createMachine({ image: ref, name: "early-stop", memory_mib: 64, cmd: ["serve"], start: true });
+  const stopped = await f.d.client.machineAction(m.id, "stop", 30);
+  assert.equal(stopped.state, "stopped");
+  // Killed VMs report nothing; a graceful stop always ends with the init's status.
+  assert.ok(stopped.exit_signal !== null || stopped.exit_code !== null, `the init reported a status (last error: ${stopped.last_error})`);
+  await f.d.client.removeMachine(m.id);
+});
+
 async function logsOf(id: string): Promise<string> {
   let out = "";
   for await (const c of f.d.client.machineLogs(id)) out += c.toString("utf8");
