@@ -8,7 +8,7 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { WalkError, asWalkError, isWalkError, newId, type Logger } from "../lib/index.js";
 import { describeStatus, resolveBase, type GuestStatus } from "../base/index.js";
-import { type MachineSpec, type VmBackend, type VmDriver, type VmExit, type VmHandle, type VmTimeouts } from "../vm/index.js";
+import { isSameProcessAlive, type MachineSpec, type VmBackend, type VmDriver, type VmExit, type VmHandle, type VmTimeouts } from "../vm/index.js";
 import type { IdempotencyRepository, MachineChange, MachineRecord, MachineRepository, MachineState } from "../store/index.js";
 import type { ImageService } from "../service/images.js";
 import type { JobService } from "../service/jobs.js";
@@ -540,8 +540,14 @@ export class MachineService {
     } catch (err) {
       const e = asWalkError(err);
       if (e.code !== "not_found") {
-        // Not provably ours: touch nothing, say what is known.
-        this.update(m.id, { state: "failed", lastError: `could not re-attach after a walkd restart: ${e.message}`, finishedAt: new Date().toISOString(), vmPid: null, vmStartTime: null, vmControlSocket: null });
+        // The same pid and start time is the process walk spawned, even if it no longer answers on
+        // its socket: it must not live on beside a new VMM on the same state disk. Anything else
+        // is not provably ours: touch nothing, say what is known.
+        const ours = await isSameProcessAlive(record.pid, record.startTime);
+        if (ours) process.kill(record.pid, "SIGKILL");
+        const what = ours ? `; its VMM (pid ${record.pid}) was killed` : "";
+        this.update(m.id, { state: "failed", lastError: `could not re-attach after a walkd restart: ${e.message}${what}`, finishedAt: new Date().toISOString(), vmPid: null, vmStartTime: null, vmControlSocket: null });
+        log.warn({ machine: m.id, err: e.message, killed: ours }, "could not re-attach a machine");
         return;
       }
       // It ended while walkd was away: its console still holds the status.

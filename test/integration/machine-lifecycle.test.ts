@@ -6,7 +6,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { isWalkError } from "../../src/lib/index.js";
@@ -187,7 +187,10 @@ test("walkd restarts while a machine runs: the VM survives and the next walkd co
   const f = await fixture(t);
   const first = await f.d.client.createMachine({ image: f.image, name: "survivor", start: true, memory_mib: 64 });
   const doomed = await f.d.client.createMachine({ image: f.image, name: "doomed", start: true, memory_mib: 64, restart: "no" });
+  const wedged = await f.d.client.createMachine({ image: f.image, name: "wedged", start: true, memory_mib: 64 });
   await f.d.stop();
+  // A VMM that is still the process walk spawned but can no longer be controlled (socket gone).
+  await rm(wedged.vm!.control_socket);
   assert.ok(await isSameProcessAlive(first.vm!.pid, first.vm!.start_time), "the VM outlived walkd");
   process.kill(doomed.vm!.pid, "SIGKILL");
   while (await isSameProcessAlive(doomed.vm!.pid, doomed.vm!.start_time)) await new Promise((r) => setTimeout(r, 20));
@@ -211,6 +214,10 @@ test("walkd restarts while a machine runs: the VM survives and the next walkd co
   assert.ok(existsSync("/etc/hostname"), "the symlink was removed, not followed");
   assert.equal(existsSync(join(f.dir, "run", "machines", doomed.id)), false, "the dead machine's runtime dir is gone");
   assert.equal(existsSync(join(f.dir, "data", "machines", doomed.id, "state.ext4")), true, "its state disk is kept");
+  const stuck = await c.machine("wedged");
+  assert.equal(stuck.state, "failed");
+  assert.match(stuck.last_error ?? "", /could not re-attach after a walkd restart: .*API socket .* is missing; its VMM \(pid \d+\) was killed/);
+  assert.equal(await isSameProcessAlive(wedged.vm!.pid, wedged.vm!.start_time), false, "never two VMMs on one state disk");
   const dead = await c.machine("doomed");
   assert.equal(dead.state, "failed");
   assert.match(dead.last_error ?? "", /ended without an exit status while walkd was not running/);
