@@ -15,7 +15,7 @@ import type { JobService } from "../service/jobs.js";
 import type { DaemonPaths } from "../daemon/paths.js";
 import type { AppDiskResultWire } from "../api/schemas.js";
 import type { CreateMachineRequest, MachineWire } from "../api/machine-schemas.js";
-import { machineBootArgs } from "./bootargs.js";
+import { machineBootArgs, stopSignalNumber } from "./bootargs.js";
 import { createDriver, type BackendConfig } from "./backend.js";
 import { ConsoleTailer, DEFAULT_CONSOLE_MAX_BYTES, appendBootMarker, consoleTail, readLogs, scanBootStatus } from "./console.js";
 import { MACHINE_ID, machinePaths, machinesDataRoot, machinesRuntimeRoot, type MachinePaths } from "./paths.js";
@@ -353,7 +353,7 @@ export class MachineService {
       if (await ensureStateDisk(paths.stateDisk, m.diskMib)) log.info({ machine: id, size_mib: m.diskMib }, "created state disk");
       await appendBootMarker(paths, this.get(id).restartCount);
       const tailer = await ConsoleTailer.open(paths, this.deps.config.consoleMaxBytes);
-      const handle = driver.create(this.spec(this.get(id), base.paths.vmlinux, base.paths.rootfs));
+      const handle = driver.create(this.spec(this.get(id), base.paths.vmlinux, base.paths.rootfs, this.stopSignalOf(m)));
       await handle.start({
         onSpawned: (r) => {
           this.update(id, { vmPid: r.pid, vmStartTime: r.startTime, vmControlSocket: r.controlSocket });
@@ -607,12 +607,25 @@ export class MachineService {
     return machinePaths(this.deps.paths.dataDir, this.deps.paths.runtimeDir, id);
   }
 
-  private spec(m: MachineRecord, kernel = join(this.deps.paths.base, m.baseVersion, "vmlinux"), rootfs = join(this.deps.paths.base, m.baseVersion, "rootfs.ext4")): MachineSpec {
+  /** The image's StopSignal, read at each start (an unusable one is logged and SIGTERM is used). */
+  private stopSignalOf(m: MachineRecord): number | undefined {
+    let text: string | null = null;
+    try {
+      text = this.deps.images.inspect(m.imageDigest).config.stop_signal;
+    } catch {
+      return undefined;
+    }
+    const n = stopSignalNumber(text);
+    if (text !== null && n === undefined) this.deps.log.warn({ machine: m.id, stop_signal: text }, "the image's StopSignal cannot be delivered by the init; using SIGTERM");
+    return n;
+  }
+
+  private spec(m: MachineRecord, kernel = join(this.deps.paths.base, m.baseVersion, "vmlinux"), rootfs = join(this.deps.paths.base, m.baseVersion, "rootfs.ext4"), stopSignal?: number): MachineSpec {
     const p = this.paths(m.id);
     return {
       id: m.id,
       kernelPath: kernel,
-      bootArgs: machineBootArgs({ hostname: m.name }),
+      bootArgs: machineBootArgs({ hostname: m.name, ...(stopSignal !== undefined ? { stopSignal } : {}) }),
       drives: [
         { id: "vda", path: rootfs, readOnly: true, root: true },
         { id: "vdb", path: m.appDiskPath, readOnly: true },

@@ -80,8 +80,8 @@ const applets = (): string[] =>
     .split("\n")
     .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== "busybox");
 
-/** A busybox image whose /app/run.sh is the test's workload script. */
-async function writeImage(layout: string, script: string): Promise<BuiltImage> {
+/** A busybox image whose entrypoint /app/run.sh is `script`; `config` adds image config fields. */
+export async function buildScriptImage(script: string, config: Record<string, unknown> = {}): Promise<BuiltImage> {
   const entries: TarEntry[] = [
     { type: "dir", path: "bin/", mode: 0o755 },
     { type: "file", path: "bin/busybox", mode: 0o755, content: readFileSync("/bin/busybox") },
@@ -92,9 +92,7 @@ async function writeImage(layout: string, script: string): Promise<BuiltImage> {
     { type: "dir", path: "app/", mode: 0o755 },
     { type: "file", path: "app/run.sh", mode: 0o755, content: script },
   ];
-  const image = await buildImage({ layers: [{ entries }], config: { Entrypoint: ["/app/run.sh"], Env: ["PATH=/bin"] } });
-  await writeOciLayout(layout, [{ image, tag: "v1" }]);
-  return image;
+  return buildImage({ layers: [{ entries }], config: { Entrypoint: ["/app/run.sh"], Env: ["PATH=/bin"], ...config } });
 }
 
 export const DEFAULT_SCRIPT = '#!/bin/sh\necho "hello from $(hostname)"\nexit "${1:-0}"\n';
@@ -102,7 +100,8 @@ export const DEFAULT_SCRIPT = '#!/bin/sh\necho "hello from $(hostname)"\nexit "$
 export async function machineFixture(opts: { backend: "standin" | "qemu"; script?: string; extraConfig?: string } = { backend: "standin" }): Promise<MachineFixture> {
   const dir = await mkdtemp(join(tmpdir(), "walk-machine-"));
   const layout = join(dir, "layout");
-  const built = await writeImage(layout, opts.script ?? DEFAULT_SCRIPT);
+  const built = await buildScriptImage(opts.script ?? DEFAULT_SCRIPT);
+  await writeOciLayout(layout, [{ image: built, tag: "v1" }]);
   let backendToml: string;
   if (opts.backend === "standin") {
     await writeFile(join(dir, "sim-hook.mjs"), HOOK);

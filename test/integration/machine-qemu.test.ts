@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startRegistry, type RunningRegistry } from "../harness/registry.js";
 import { runCli } from "../harness/cli.js";
-import { machineFixture, type MachineFixture } from "./machine-fixture.js";
+import { buildScriptImage, machineFixture, type MachineFixture } from "./machine-fixture.js";
 import { isSameProcessAlive } from "../../src/vm/index.js";
 import type { MachineWire } from "../../src/api/machine-schemas.js";
 
@@ -183,6 +183,16 @@ test("a stop requested while the guest is still booting is still graceful (the r
   assert.equal(stopped.state, "stopped");
   // Killed VMs report nothing; a graceful stop always ends with the init's status.
   assert.ok(stopped.exit_signal !== null || stopped.exit_code !== null, `the init reported a status (last error: ${stopped.last_error})`);
+  await f.d.client.removeMachine(m.id);
+});
+
+test("the image's StopSignal is what a stop delivers to the workload", async () => {
+  const image = await buildScriptImage('#!/bin/sh\necho ready\nwhile true; do sleep 1; done\n', { StopSignal: "SIGINT" });
+  await registry.push("walk/stopsig", "1", image);
+  const m = await f.d.client.createMachine({ image: `${registry.host}/walk/stopsig:1`, name: "stopsig", memory_mib: 64, start: true });
+  for (let i = 0; i < 600 && !/ready/.test(await logsOf(m.id)); i++) await new Promise((r) => setTimeout(r, 100));
+  const stopped = await f.d.client.machineAction(m.id, "stop", 30);
+  assert.deepEqual([stopped.state, stopped.exit_signal], ["stopped", 2], "SIGINT, not SIGTERM");
   await f.d.client.removeMachine(m.id);
 });
 
