@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AgentChannel } from "../../src/base/agent.js";
 import { guestCmdline, type GuestParams } from "../../src/base/cmdline.js";
-import { hostTscKhz, qemuArgs } from "../../src/base/qemu.js";
-import { qmpCtrlAltDel } from "../../src/base/qmp.js";
+import { qemuArgs } from "../../src/base/qemu.js";
+import { hostTscKhz, QmpControl } from "../../src/vm/qemu/index.js";
 import { ConsoleStatusScanner, type GuestStatus, type StatusSource } from "../../src/base/status.js";
 
 export interface GuestBase {
@@ -127,7 +127,7 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
         }
         if (!running) return;
         if (stop.via === "agent") agent.requestStop();
-        else await qmpCtrlAltDel(qmpSocket).catch(() => undefined);
+        else await new QmpControl(qmpSocket, 5000).ctrlAltDel().catch(() => undefined);
       })();
     }
     const qemu = await exited;

@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AgentChannel, guestCmdline, qmpExecute, type GuestParams } from "../../src/base/index.js";
+import { AgentChannel, guestCmdline, type GuestParams } from "../../src/base/index.js";
 import { execChecked, isWalkError } from "../../src/lib/index.js";
 import { isSameProcessAlive, readProcessStat, type MachineSpec, type SnapshotFiles, type VmHandle, type VmRecord } from "../../src/vm/index.js";
-import { QemuDriver } from "../../src/vm/qemu/index.js";
+import { QemuDriver, qmpExecute } from "../../src/vm/qemu/index.js";
 import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
 import { buildTestBase, type GuestBase } from "../harness/qemu.js";
 

@@ -5,7 +5,6 @@
 // agent listener (the host's), networking or the DB.
 import { promises as fs } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { hostTscKhz } from "../../base/index.js";
 import { WalkError, asWalkError, type Logger } from "../../lib/index.js";
 import { isSameProcessAlive, readProcessStat } from "../proc.js";
 import { adoptVmm, claimSocketPath, describeExit, keepingAlive, removeSocket, spawnVmm, tailOf, waitForSocket, type VmmProcess } from "../process.js";
@@ -17,6 +16,7 @@ import { checkQemuBinary, qemuPathOf, type QemuConfig } from "./config.js";
 import { qemuLayout, type QemuLayout } from "./layout.js";
 import { QmpControl, type QemuRunState } from "./qmp.js";
 import { checkSnapshotQemu, loadSnapshot, qemuVersion, readSnapshot, snapshotShape, writeSnapshot } from "./snapshot.js";
+import { hostTscKhz } from "./tsc.js";
 
 /** Re-attach probes a VMM that may be wedged: bound it tighter than ordinary requests. */
 const ATTACH_PROBE_MS = 2000;
