@@ -397,16 +397,15 @@ export class MachineService {
   }
 
   private supervise(id: string, handle: VmHandle, tailer: ConsoleTailer, startedAt: number): void {
-    const run: Run = { handle, tailer, startedAt, poller: setInterval(() => undefined, 1 << 30), polling: false, settled: false, stopRequested: false };
-    clearInterval(run.poller);
-    run.poller = setInterval(() => {
+    const poll = (): void => {
       if (run.polling) return;
       run.polling = true;
       tailer
         .poll()
         .catch((err: unknown) => this.deps.log.warn({ machine: id, err: asWalkError(err).message }, "reading the console failed"))
         .finally(() => (run.polling = false));
-    }, this.deps.config.pollMs);
+    };
+    const run: Run = { handle, tailer, startedAt, poller: setInterval(poll, this.deps.config.pollMs), polling: false, settled: false, stopRequested: false };
     run.poller.unref();
     this.live.set(id, run);
     void handle.wait().then(
