@@ -1,0 +1,320 @@
+// The activator: walkd's HTTP entry point for apps. Owns the listeners (the main one, routed by
+// Host, and one per app host port), dispatches each request to its app's runtime, holds it while
+// the app wakes (or shows the optional "starting" page), then hands it to the proxy. Owns no
+// backend lifecycle policy beyond what AppRuntime does; knows nothing of machines.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WalkError, silentLogger, type Logger } from "../lib/index.js";
+import { AppRuntime, Refusal, resolveLimits, type AppStatus, type Lease } from "./app-runtime.js";
+import { hostFromHeader } from "./hostname.js";
+import { AppMetrics, type ActivatorMetricsSnapshot, type RefusalCause } from "./metrics.js";
+import { refusalPage, startingPage, type Page } from "./pages.js";
+import { forwardHttp, sendPage, type ForwardContext, type Outcome } from "./proxy-http.js";
+import { forwardUpgrade, sendRawPage } from "./proxy-upgrade.js";
+import { RouteTable } from "./routes.js";
+import { timingHeaders } from "./timing.js";
+import { DEFAULT_APP_LIMITS, DEFAULT_UPSTREAM_TIMEOUTS, type AppLimits, type AppRoute, type StartingPageOptions, type UpstreamTimeouts } from "./types.js";
+
+export interface ActivatorOptions {
+  /** The main listener (routed by Host). Default 127.0.0.1, port 0 (any free port). */
+  listen?: { host?: string; port?: number };
+  /** Address the per-app host port listeners bind. Default: listen.host. */
+  hostPortAddress?: string;
+  /** Limits for apps that do not set their own. */
+  defaults?: Partial<AppLimits>;
+  upstream?: Partial<UpstreamTimeouts>;
+  /** The browser "starting" page; off unless given. */
+  startingPage?: StartingPageOptions;
+  /** Retry-After on walkd's own 503s. Default 5. */
+  retryAfterSeconds?: number;
+  /** Largest request header block accepted from clients, bytes (then 431). Default 16384. */
+  maxHeaderSize?: number;
+  /** Time a client has to send its request headers. Default 30000. */
+  clientHeadersTimeoutMs?: number;
+  logger?: Logger;
+}
+
+interface App {
+  route: AppRoute;
+  runtime: AppRuntime;
+  metrics: AppMetrics;
+}
+
+/** Thrown into acquire() when the caller stops waiting; never reaches a client. */
+const CLIENT_GONE = new Error("client gone");
+const SHOW_STARTING = new Error("starting page");
+
+export class Activator {
+  private table = RouteTable.build([]);
+  private readonly apps = new Map<string, App>();
+  private readonly portServers = new Map<number, Server>();
+  private readonly upgraded = new Set<Duplex>();
+  private readonly unrouted: Partial<Record<RefusalCause, number>> = {};
+  private readonly logger: Logger;
+  private readonly defaults: AppLimits;
+  private readonly timeouts: UpstreamTimeouts;
+  private readonly retryAfter: number;
+  private routesUpdate: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly opts: ActivatorOptions,
+    private readonly main: Server,
+  ) {
+    this.logger = opts.logger ?? silentLogger();
+    this.defaults = { ...DEFAULT_APP_LIMITS, ...opts.defaults };
+    this.timeouts = { ...DEFAULT_UPSTREAM_TIMEOUTS, ...opts.upstream };
+    this.retryAfter = opts.retryAfterSeconds ?? 5;
+  }
+
+  /** Starts the main listener and applies `routes`. Rejects (listening on nothing) when either fails. */
+  static async start(opts: ActivatorOptions = {}, routes: readonly AppRoute[] = []): Promise<Activator> {
+    const main = createServer(serverOptions(opts));
+    const a = new Activator(opts, main);
+    a.attach(main, undefined);
+    await listen(main, opts.listen?.host ?? "127.0.0.1", opts.listen?.port ?? 0);
+    try {
+      await a.setRoutes(routes);
+    } catch (err) {
+      await a.close();
+      throw err;
+    }
+    return a;
+  }
+
+  /** The main listener's address. */
+  get address(): { host: string; port: number } {
+    const a = this.main.address() as AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  /**
+   * Replaces the route table (a deploy). All or nothing: an invalid table, or a host port that
+   * cannot be bound, leaves the previous table and listeners exactly as they were. Apps kept by
+   * name keep their state (a ready backend stays ready) and take the new limits and backend.
+   * Removed apps stop routing; their requests in flight finish. The activator never idles a
+   * removed app's backend: that is the caller's job.
+   */
+  setRoutes(routes: readonly AppRoute[]): Promise<void> {
+    const next = this.routesUpdate.then(() => this.applyRoutes(routes));
+    this.routesUpdate = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Adds or replaces one app (see setRoutes). */
+  upsertApp(route: AppRoute): Promise<void> {
+    return this.setRoutes([...this.table.apps().filter((r) => r.name !== route.name), route]);
+  }
+
+  /** Removes one app (see setRoutes); a missing name is an error. */
+  removeApp(name: string): Promise<void> {
+    if (this.table.get(name) === undefined) return Promise.reject(new WalkError("not_found", `app ${name} is not in the activator's route table`, { details: { app: name } }));
+    return this.setRoutes(this.table.apps().filter((r) => r.name !== name));
+  }
+
+  /** One app's lifecycle and load, or undefined for an unknown app. */
+  status(app: string): AppStatus | undefined {
+    return this.apps.get(app)?.runtime.status();
+  }
+
+  metrics(): ActivatorMetricsSnapshot {
+    const apps: ActivatorMetricsSnapshot["apps"] = {};
+    for (const [name, a] of this.apps) apps[name] = a.metrics.snapshot();
+    return { unrouted: { ...this.unrouted }, apps };
+  }
+
+  /** The port an app host-port listener actually bound (equal to the configured one). */
+  hostPorts(): number[] {
+    return [...this.portServers.keys()];
+  }
+
+  /** Closes every listener and proxied connection. Backends are left as they are. */
+  async close(): Promise<void> {
+    await this.routesUpdate;
+    for (const a of this.apps.values()) a.runtime.close();
+    for (const s of this.upgraded) s.destroy();
+    await Promise.all([this.main, ...this.portServers.values()].map(closeServer));
+    this.portServers.clear();
+  }
+
+  private async applyRoutes(routes: readonly AppRoute[]): Promise<void> {
+    const table = RouteTable.build(routes);
+    const limits = new Map(table.apps().map((r) => [r.name, resolveLimits(r, this.defaults)]));
+    const opened = new Map<number, Server>();
+    try {
+      for (const port of table.ports()) {
+        if (this.portServers.has(port)) continue;
+        const s = createServer(serverOptions(this.opts));
+        this.attach(s, port);
+        await listen(s, this.opts.hostPortAddress ?? this.opts.listen?.host ?? "127.0.0.1", port);
+        opened.set(port, s);
+      }
+    } catch (err) {
+      await Promise.all([...opened.values()].map(closeServer));
+      throw err;
+    }
+    for (const [port, s] of opened) this.portServers.set(port, s);
+    const keepPorts = new Set(table.ports());
+    for (const [port, s] of this.portServers) {
+      if (keepPorts.has(port)) continue;
+      this.portServers.delete(port);
+      void closeServer(s);
+    }
+    for (const r of table.apps()) {
+      const l = limits.get(r.name)!;
+      const existing = this.apps.get(r.name);
+      if (existing) {
+        existing.route = r;
+        existing.runtime.update(r, l);
+      } else {
+        const metrics = new AppMetrics();
+        this.apps.set(r.name, { route: r, metrics, runtime: new AppRuntime(r, l, { logger: this.logger, metrics }) });
+      }
+    }
+    for (const [name, a] of this.apps) {
+      if (table.get(name) !== undefined) continue;
+      a.runtime.close();
+      this.apps.delete(name);
+    }
+    this.table = table;
+  }
+
+  private attach(server: Server, port: number | undefined): void {
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res, port));
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head, port));
+  }
+
+  /** The app a request is for, or the cause to refuse it with. */
+  private route(req: IncomingMessage, port: number | undefined): App | "unknown_host" | "bad_host" {
+    if (port !== undefined) {
+      const r = this.table.byHostPort(port);
+      return r ? this.apps.get(r.name)! : "unknown_host";
+    }
+    const host = hostFromHeader(req.headers.host);
+    if (host === undefined) return "bad_host";
+    const r = this.table.byHostname(host);
+    return r ? this.apps.get(r.name)! : "unknown_host";
+  }
+
+  private forwardContext(app: App, lease: Lease, heldMs: number): ForwardContext {
+    return { app: app.route.name, timeouts: this.timeouts, retryAfterSeconds: this.retryAfter, timing: (st) => timingHeaders(lease.wake, heldMs, st) };
+  }
+
+  private outcome(app: App): (o: Outcome) => void {
+    return (o) => {
+      if (o === "upstream_error" || o === "upstream_timeout") app.metrics.refused(o);
+    };
+  }
+
+  /** Waits for a lease; on refusal returns the page to answer with, or undefined when the client left. */
+  private async hold(app: App, signal: AbortSignal): Promise<{ lease: Lease; heldMs: number } | { page: Page | undefined; heldMs: number }> {
+    const t0 = performance.now();
+    app.metrics.requests++;
+    try {
+      const lease = await app.runtime.acquire(signal);
+      const heldMs = performance.now() - t0;
+      app.metrics.held(heldMs);
+      return { lease, heldMs };
+    } catch (err) {
+      const heldMs = performance.now() - t0;
+      if (err === SHOW_STARTING) {
+        app.metrics.refused("starting_page");
+        return { page: startingPage(app.route.name, this.opts.startingPage!.refreshSeconds), heldMs };
+      }
+      if (err instanceof Refusal) {
+        app.metrics.refused(err.refusal);
+        return { page: refusalPage(err.refusal as Exclude<RefusalCause, "starting_page">, app.route.name, this.retryAfter), heldMs };
+      }
+      if (err === CLIENT_GONE) return { page: undefined, heldMs };
+      throw err;
+    }
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse, port: number | undefined): Promise<void> {
+    const app = this.route(req, port);
+    if (typeof app === "string") {
+      this.unrouted[app] = (this.unrouted[app] ?? 0) + 1;
+      return sendPage(res, refusalPage(app, undefined, this.retryAfter), {});
+    }
+    const ac = new AbortController();
+    const onClose = (): void => ac.abort(CLIENT_GONE);
+    res.on("close", onClose);
+    const sp = this.opts.startingPage;
+    const starting = sp !== undefined && wantsHtml(req) ? setTimeout(() => ac.abort(SHOW_STARTING), sp.afterMs) : undefined;
+    const held = await this.hold(app, ac.signal).finally(() => {
+      clearTimeout(starting);
+      res.off("close", onClose);
+    });
+    if ("page" in held) {
+      if (held.page !== undefined && !res.destroyed) sendPage(res, held.page, timingHeaders(undefined, held.heldMs));
+      return;
+    }
+    if (res.destroyed) return held.lease.release();
+    forwardHttp(req, res, held.lease, this.forwardContext(app, held.lease, held.heldMs), this.outcome(app));
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, port: number | undefined): Promise<void> {
+    socket.on("error", () => socket.destroy());
+    const app = this.route(req, port);
+    if (typeof app === "string") {
+      this.unrouted[app] = (this.unrouted[app] ?? 0) + 1;
+      return sendRawPage(socket, refusalPage(app, undefined, this.retryAfter), {});
+    }
+    const ac = new AbortController();
+    const onClose = (): void => ac.abort(CLIENT_GONE);
+    socket.once("close", onClose);
+    const held = await this.hold(app, ac.signal).finally(() => socket.off("close", onClose));
+    if ("page" in held) {
+      if (held.page !== undefined && !socket.destroyed) sendRawPage(socket, held.page, timingHeaders(undefined, held.heldMs));
+      return;
+    }
+    if (socket.destroyed) return held.lease.release();
+    const ctx = {
+      ...this.forwardContext(app, held.lease, held.heldMs),
+      openConnection: () => app.runtime.openConnection(),
+      track: (sockets: Duplex[]) => {
+        for (const s of sockets) {
+          this.upgraded.add(s);
+          s.once("close", () => this.upgraded.delete(s));
+        }
+      },
+    };
+    forwardUpgrade(req, socket, head, held.lease, ctx, this.outcome(app));
+  }
+}
+
+/** A browser navigation that may get the "starting" page (never an API client or an upgrade). */
+function wantsHtml(req: IncomingMessage): boolean {
+  return (req.method === "GET" || req.method === "HEAD") && (req.headers.accept ?? "").toLowerCase().includes("text/html");
+}
+
+function serverOptions(opts: ActivatorOptions): Parameters<typeof createServer>[0] {
+  // requestTimeout 0: an upload may stream for long; the header timeout and the upstream idle timeout bound the rest.
+  return { maxHeaderSize: opts.maxHeaderSize ?? 16_384, headersTimeout: opts.clientHeadersTimeoutMs ?? 30_000, requestTimeout: 0 };
+}
+
+function listen(s: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const what = `${host}:${port}`;
+      reject(
+        err.code === "EADDRINUSE"
+          ? new WalkError("conflict", `activator: ${what} is already in use; choose another listen address or host port`, { cause: err, details: { address: what } })
+          : new WalkError("unavailable", `activator: cannot listen on ${what}: ${err.message}`, { cause: err, details: { address: what } }),
+      );
+    };
+    s.once("error", onError);
+    s.listen(port, host, () => {
+      s.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+function closeServer(s: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!s.listening) return resolve();
+    s.close(() => resolve());
+    s.closeAllConnections();
+  });
+}
