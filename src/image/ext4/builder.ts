@@ -157,6 +157,7 @@ export class Ext4Builder implements DataSink {
   }
 
   private async writeAll(treeRoot: Node, options: FinishOptions): Promise<Ext4Result> {
+    await this.area.flush();
     const ts: Timestamp = { sec: this.timestamp, nsec: 0 };
     const { root, reserved } = withReservedFiles(treeRoot, options.reserved ?? [], ts);
     const dataStart = this.alloc.firstBlock;
