@@ -1,19 +1,23 @@
 // The host end of the agent channel: a Unix socket the host listens on and the VMM connects to
 // (QEMU: a chardev socket behind virtserialport "walk.agent"; Firecracker later: its vsock
-// socket). Accepts exactly one connection, parses what the init says (status.ts) and can ask the
-// guest to stop. Owns the socket only; it must not spawn or kill the VMM.
+// socket). One connection at a time: a second one while the first is open is not ours and is
+// closed; once it has closed, the next is accepted (a restored VM's new QEMU, or QEMU reconnecting
+// within one walkd). Parses what the init says (status.ts) and can ask the guest to stop. Owns the
+// socket only; it must not spawn or kill the VMM.
 import { createServer, type Server, type Socket } from "node:net";
 import { rm } from "node:fs/promises";
 import { WalkError } from "../lib/errors.js";
 import { AgentParser, type GuestStatus } from "./status.js";
 
-/** The init's whole output on this channel is a few hundred bytes; more is a misbehaving guest. */
+/**
+ * The init's whole output on one connection is a few hundred bytes; more is a misbehaving guest,
+ * whose later connections are refused too (QEMU would otherwise reconnect and flood again).
+ */
 const MAX_AGENT_BYTES = 64 * 1024;
 
 export class AgentChannel {
   private socket: Socket | undefined;
-  private readonly parser = new AgentParser();
-  private received = 0;
+  private flooded = false;
   private startedAt: number | undefined;
   private statusValue: GuestStatus | undefined;
   private readonly waiters: Array<() => void> = [];
@@ -34,19 +38,25 @@ export class AgentChannel {
   }
 
   private accept(s: Socket): void {
-    if (this.socket) {
+    if (this.flooded || (this.socket !== undefined && !this.socket.destroyed)) {
       s.destroy(); // one VMM, one connection: anything else is not ours
       return;
     }
+    // A new connection is a new stream: a line the previous one left unfinished is not continued,
+    // and its status is the previous guest run's. `started` stays: a restored guest does not resend it.
     this.socket = s;
+    this.statusValue = undefined;
+    const parser = new AgentParser();
+    let received = 0;
     s.on("data", (chunk: Buffer) => {
-      this.received += chunk.length;
-      if (this.received > MAX_AGENT_BYTES) {
+      received += chunk.length;
+      if (received > MAX_AGENT_BYTES) {
+        this.flooded = true;
         s.destroy();
         return;
       }
-      for (const ev of this.parser.push(chunk)) {
-        if (ev.type === "started") this.startedAt ??= Date.now();
+      for (const ev of parser.push(chunk)) {
+        if (ev.type === "started") this.startedAt = Date.now();
         else this.statusValue ??= ev.status;
       }
       this.wake();
@@ -55,17 +65,19 @@ export class AgentChannel {
       // A guest that disconnects mid-line simply said nothing more.
     });
     s.on("close", () => this.wake());
+    this.wake();
   }
 
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** Wall-clock time (ms since epoch) at which the init said the workload was running. */
+  /** Wall-clock time (ms since epoch) at which the init last said the workload was running. */
   get started(): number | undefined {
     return this.startedAt;
   }
 
+  /** The first status the current (or last) connection carried. */
   get status(): GuestStatus | undefined {
     return this.statusValue;
   }
@@ -74,7 +86,7 @@ export class AgentChannel {
     return this.socket !== undefined && !this.socket.destroyed;
   }
 
-  /** Resolves at the next event (data or close) or after timeoutMs. */
+  /** Resolves at the next event (a connection, data or close) or after timeoutMs. */
   nextEvent(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(resolve, timeoutMs);
