@@ -1,17 +1,20 @@
-// Test harness: boots one walk guest under QEMU (microvm, TCG) with the three drives, the agent
-// channel and a console log, and returns what the guest reported. Every boot has a hard timeout
-// (QEMU pauses rather than exits on some internal errors) and boots in one process run one at a
-// time (the machines have 2 cores). The QEMU command line comes from src/base, as in production.
+// Test harness: boots one walk guest through the production QEMU driver (src/vm/qemu, microvm
+// under TCG) with the three drives, the agent channel and a console log, and returns what the
+// guest reported. Every boot has a hard timeout (QEMU pauses rather than exits on some internal
+// errors) and boots in one process run one at a time (the machines have 2 cores). It knows no
+// QEMU command line or QMP of its own.
 import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { constants as fsConstants, createReadStream } from "node:fs";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { delimiter, join } from "node:path";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { AgentChannel } from "../../src/base/agent.js";
 import { guestCmdline, type GuestParams } from "../../src/base/cmdline.js";
-import { qemuArgs } from "../../src/base/qemu.js";
-import { hostTscKhz, QmpControl } from "../../src/vm/qemu/index.js";
 import { ConsoleStatusScanner, type GuestStatus, type StatusSource } from "../../src/base/status.js";
+import { tailOf } from "../../src/vm/process.js";
+import { QemuDriver, qemuLayout } from "../../src/vm/qemu/index.js";
+import type { MachineSpec, NetworkSpec, VmExit, VmHandle } from "../../src/vm/types.js";
 
 export interface GuestBase {
   kernel: string;
@@ -29,8 +32,12 @@ export interface BootOptions {
   agent?: boolean;
   /** Once the workload runs (and, with `when`, once the console shows that text) ask the guest to stop. */
   stop?: { via: "ctrl-alt-del" | "agent"; when?: string };
-  /** A -netdev value with id=net0 (e.g. "user,id=net0,restrict=on"). */
-  netdev?: string;
+  /**
+   * The guest's eth0 (spec.network): a tap the caller made, with the MAC the guest gets (default
+   * ISOLATED_MAC), or "isolated": QEMU creates its tap in a network namespace of its own that
+   * nothing else is in, so the guest reaches nothing.
+   */
+  network?: { tap: string; mac?: string } | "isolated";
   timeoutMs?: number;
 }
 
@@ -44,13 +51,19 @@ export interface BootResult {
   console: string;
   consoleBytes: number;
   timedOut: boolean;
-  qemu: { code: number | null; signal: NodeJS.Signals | null; stderr: string };
-  /** startedMs: QEMU spawn to WALK-STARTED (time to workload); totalMs: spawn to QEMU exit. */
+  /** How QEMU exited, and the end of its stderr (the driver's qemu.log). */
+  qemu: VmExit & { stderr: string };
+  /** startedMs: driver start (spawn) to WALK-STARTED (time to workload); totalMs: to QEMU exit. */
   timings: { startedMs: number | undefined; totalMs: number };
 }
 
+/** The MAC of a guest whose network option names none. */
+export const ISOLATED_MAC = "06:00:0a:00:02:0f";
 const CONSOLE_TAIL = 256 * 1024;
+/** Generous per-step bounds of the driver on a loaded 2-core host; the boot's timeout bounds them all. */
+const DRIVER_TIMEOUTS = { socketMs: 30_000, requestMs: 20_000 };
 let queue: Promise<unknown> = Promise.resolve();
+let boots = 0;
 
 /** Boots a guest; boots are serialised within a process. */
 export function bootGuest(opts: BootOptions): Promise<BootResult> {
@@ -76,66 +89,80 @@ async function readConsole(path: string): Promise<{ text: string; bytes: number;
   return { text: tail.toString("utf8").replace(/\r\n/g, "\n"), bytes, status: scanner.status };
 }
 
+/** `name` looked up on PATH, as a shell would: tests put wrappers there (e.g. QEMU inside a netns). */
+async function onPath(name: string): Promise<string> {
+  for (const dir of (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")) {
+    const p = join(dir, name);
+    if (await access(p, fsConstants.X_OK).then(() => true, () => false)) return p;
+  }
+  throw new Error(`${name} is not on PATH (${process.env.PATH ?? ""})`);
+}
+
+/** The QEMU the driver runs: the one on PATH, for "isolated" behind `unshare --net` (which execs it: same pid). */
+async function qemuBinary(dir: string, isolated: boolean): Promise<string> {
+  const qemu = await onPath("qemu-system-x86_64");
+  if (!isolated) return qemu;
+  const wrapper = join(dir, "qemu-isolated");
+  await writeFile(wrapper, `#!/bin/sh\nexec ${await onPath("unshare")} --net ${qemu} "$@"\n`, { mode: 0o755 });
+  return wrapper;
+}
+
+function networkOf(opt: BootOptions["network"]): NetworkSpec | undefined {
+  if (opt === undefined) return undefined;
+  // Alone in its namespace, the tap's name cannot clash with anything.
+  if (opt === "isolated") return { tap: "walk0", mac: ISOLATED_MAC };
+  return { tap: opt.tap, mac: opt.mac ?? ISOLATED_MAC };
+}
+
 async function bootOnce(opts: BootOptions): Promise<BootResult> {
   const dir = await mkdtemp(join(tmpdir(), "walk-qemu-"));
+  const runtimeDir = join(dir, "run");
   const useAgent = opts.agent ?? true;
   const agent = useAgent ? await AgentChannel.listen(join(dir, "agent.sock")) : undefined;
   try {
-    const cmdline = [
-      guestCmdline({ tscKhz: hostTscKhz(), ...(useAgent ? { agent: "virtio-console" as const } : {}), ...opts.params }),
-      ...(opts.extraCmdline ?? []),
-    ].join(" ");
-    const consoleLog = join(dir, "console.log");
-    const qmpSocket = join(dir, "qmp.sock");
-    const args = qemuArgs({
-      kernel: opts.base.kernel,
-      rootfs: opts.base.rootfs,
-      app: opts.app,
-      state: opts.state,
-      cmdline,
-      consoleLog,
-      qmpSocket,
-      ...(agent ? { agentSocket: agent.path } : {}),
-      ...(opts.netdev !== undefined ? { netdev: opts.netdev } : {}),
-    });
-    const t0 = Date.now();
-    const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => {
-      if (stderr.length < 8192) stderr += c.toString("utf8");
-    });
+    const network = networkOf(opts.network);
+    const spec: MachineSpec = {
+      id: `harness-${process.pid}-${++boots}`,
+      kernelPath: opts.base.kernel,
+      // No tsc_early_khz: the driver adds it under TCG.
+      bootArgs: [guestCmdline({ ...(useAgent ? { agent: "virtio-console" as const } : {}), ...opts.params }), ...(opts.extraCmdline ?? [])].join(" "),
+      drives: [
+        { id: "vda", path: opts.base.rootfs, readOnly: true, root: true },
+        { id: "vdb", path: opts.app, readOnly: true },
+        { id: "vdc", path: opts.state, readOnly: false },
+      ],
+      vcpus: 1,
+      memMib: 256,
+      ...(network ? { network } : {}),
+      consoleLogPath: join(dir, "console.log"),
+      ...(agent ? { agentChannel: agent.path } : {}),
+      runtimeDir,
+      timeouts: DRIVER_TIMEOUTS,
+    };
+    const vm = new QemuDriver({ qemuPath: await qemuBinary(dir, opts.network === "isolated"), accel: "tcg" }).create(spec);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
-    }, opts.timeoutMs ?? 60_000);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on("close", (code, signal) => resolve({ code, signal }));
-      child.on("error", () => resolve({ code: null, signal: null }));
-    });
-    let running = true;
-    void exited.then(() => {
-      running = false;
-    });
-
-    if (opts.stop && agent) {
-      const stop = opts.stop;
-      void (async () => {
-        while (running && agent.started === undefined) await agent.nextEvent(100);
-        while (running && stop.when !== undefined && !(await readConsole(consoleLog)).text.includes(stop.when)) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        if (!running) return;
-        if (stop.via === "agent") agent.requestStop();
-        else await new QmpControl(qmpSocket, 5000).ctrlAltDel().catch(() => undefined);
-      })();
+      void vm.kill();
+    }, timeoutMs);
+    const t0 = Date.now();
+    let exit: VmExit;
+    try {
+      await vm.start();
+      if (opts.stop && agent) void stopWhenRunning(vm, opts.stop, agent, spec.consoleLogPath, timeoutMs);
+      // A timeout during start() killed nothing yet if QEMU was not spawned: kill now.
+      exit = await (timedOut ? vm.kill() : vm.wait());
+    } catch (err) {
+      if (!timedOut) throw err;
+      exit = await vm.kill();
+    } finally {
+      clearTimeout(timer);
     }
-    const qemu = await exited;
-    clearTimeout(timer);
     const totalMs = Date.now() - t0;
     // The socket may still hold the last bytes the guest wrote before it rebooted.
     if (agent && agent.connected && agent.status === undefined) await agent.nextEvent(200);
-    const cons = await readConsole(consoleLog);
+    const cons = await readConsole(spec.consoleLogPath);
     const agentStatus = agent?.status;
     return {
       status: agentStatus ?? cons.status,
@@ -145,13 +172,24 @@ async function bootOnce(opts: BootOptions): Promise<BootResult> {
       console: cons.text,
       consoleBytes: cons.bytes,
       timedOut,
-      qemu: { ...qemu, stderr },
+      qemu: { ...exit, stderr: await tailOf(qemuLayout(spec).log, 8192) },
       timings: { startedMs: agent?.started !== undefined ? agent.started - t0 : undefined, totalMs },
     };
   } finally {
     await agent?.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Asks the running guest to stop (the driver's stop(): QMP ctrl-alt-delete; or the agent's `stop`) once it is ready. */
+async function stopWhenRunning(vm: VmHandle, stop: NonNullable<BootOptions["stop"]>, agent: AgentChannel, consoleLog: string, timeoutMs: number): Promise<void> {
+  const running = (): boolean => vm.state !== "exited";
+  while (running() && agent.started === undefined) await agent.nextEvent(100);
+  while (running() && stop.when !== undefined && !(await readConsole(consoleLog)).text.includes(stop.when)) await sleep(50);
+  if (!running()) return;
+  // The boot's own timeout ends a guest that ignores the request: stop() must not kill it earlier.
+  if (stop.via === "agent") agent.requestStop();
+  else await vm.stop({ timeoutMs }).catch(() => undefined);
 }
 
 /**

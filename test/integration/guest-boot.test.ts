@@ -97,7 +97,7 @@ describe("guest boot under QEMU", { timeout: 15 * 60_000 }, () => {
       base,
       ...d,
       params: { hostname: "web-1", ip: { address: "10.0.2.15", prefix: 24 }, gateway: "10.0.2.2", dns: ["10.0.2.3"], mtu: 1400 },
-      netdev: "user,id=net0,restrict=on",
+      network: "isolated",
     });
     assert.equal(r.timedOut, false, r.console);
     assert.deepEqual(r.status, { kind: "exit", code: 42 }, r.console);

@@ -76,7 +76,7 @@ test("a booted guest on its tap: walk.* params, NAT out, isolation; after a walk
     app,
     state,
     params: { ...params, hostname: "netguest" },
-    netdev: `tap,id=net0,ifname=${net.tap},script=no,downscript=no`,
+    network: { tap: net.tap, mac: net.mac },
     timeoutMs: 90_000,
   });
   // walkd dies while the guest runs; the next one reconciles. The guest's egress checks run
