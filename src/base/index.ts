@@ -6,7 +6,6 @@ export { importBase, kernelKind, checkRootfs, type ImportInput, type ImportOptio
 export { listBases, resolveBase, verifyBase, getDefaultBase, setDefaultBase, baseRoot, type BaseEntry, type BasePaths } from "./store.js";
 export { BASE_FILES, type BaseManifest, type BaseFile, type FileDigest } from "./manifest.js";
 export { guestCmdline, BASE_BOOT_ARGS, type GuestParams } from "./cmdline.js";
-export { qemuArgs, type QemuSpec } from "./qemu.js";
 export { AgentChannel } from "./agent.js";
 export {
   parseStatusLine,
