@@ -2,7 +2,7 @@
 // output, committed; CI regenerates it and fails on any difference (src/api/openapi-cli.ts).
 import { silentLogger } from "../lib/index.js";
 import { buildApi } from "./server.js";
-import { AppDiskResultSchema, BaseSchema, ErrorSchema, ImageDetailSchema, ImageSummarySchema, JobSchema } from "./schemas.js";
+import { AppDiskResultSchema, BaseSchema, DoctorSchema, ErrorSchema, ImageDetailSchema, ImageSummarySchema, JobSchema } from "./schemas.js";
 import { API_VERSION } from "./routes/system.js";
 import { MachineSchema } from "./machine-schemas.js";
 import type { ApiServices } from "./services.js";
@@ -17,7 +17,7 @@ interface RouteSchema {
   response?: Record<string, unknown>;
 }
 
-const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Machine: MachineSchema };
+const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Doctor: DoctorSchema, Machine: MachineSchema };
 
 /** Plain JSON of a schema, with `$ref: "Name"` and embedded `$id` schemas pointed at components. */
 function toOpenApiSchema(schema: unknown): unknown {

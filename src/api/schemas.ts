@@ -173,3 +173,21 @@ export const BaseImportRequestSchema = Type.Object(
   { additionalProperties: false },
 );
 export type BaseImportRequest = Static<typeof BaseImportRequestSchema>;
+
+export const DoctorSchema = Type.Object(
+  {
+    ok: Type.Boolean({ description: "true when no check failed: machines can run (warnings are optional features)" }),
+    backend: Type.Union([Type.Literal("firecracker"), Type.Literal("qemu"), Type.Null()]),
+    reasons: Type.Array(Type.String()),
+    checks: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        status: Type.Union([Type.Literal("ok"), Type.Literal("warn"), Type.Literal("fail")]),
+        detail: Type.String(),
+        fix: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+  },
+  { $id: "Doctor" },
+);
+export type DoctorWire = Static<typeof DoctorSchema>;

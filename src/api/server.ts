@@ -12,6 +12,7 @@ import { jobRoutes } from "./routes/jobs.js";
 import { imageRoutes } from "./routes/images.js";
 import { registryRoutes } from "./routes/registries.js";
 import { baseRoutes } from "./routes/bases.js";
+import { doctorRoutes } from "./routes/doctor.js";
 import { machineRoutes } from "./routes/machines.js";
 import type { ApiServices } from "./services.js";
 
@@ -72,6 +73,7 @@ export async function buildApi(services: ApiServices, log: Logger, guards: ApiGu
   await app.register(imageRoutes(services));
   await app.register(registryRoutes(services));
   await app.register(baseRoutes(services));
+  await app.register(doctorRoutes(services));
   await app.register(machineRoutes(services));
   return app;
 }

@@ -4,7 +4,7 @@ import http from "node:http";
 import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
 import type { CreateMachineRequest, MachineWire } from "../api/machine-schemas.js";
-import type { BaseBuildRequest, BaseImportRequest, BaseWire, BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
+import type { DoctorWire, BaseBuildRequest, BaseImportRequest, BaseWire, BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
 
@@ -34,6 +34,9 @@ export class WalkClient {
   }
   build(req: BuildRequest): Promise<JobWire> {
     return this.json("POST", "/v1/images/build", req);
+  }
+  doctor(): Promise<DoctorWire> {
+    return this.json("GET", "/v1/doctor");
   }
   bases(): Promise<BaseWire[]> {
     return this.json("GET", "/v1/bases");

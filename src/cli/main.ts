@@ -7,6 +7,7 @@ import { DEFAULT_SOCKET, WalkClient, parseEndpoint } from "./client.js";
 import { imageCommands } from "./commands/image.js";
 import { loginCommand } from "./commands/login.js";
 import { baseCommands } from "./commands/base.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { machineCommands } from "./commands/machine.js";
 
 function clientFrom(opts: { host?: string; tokenFile?: string }): WalkClient {
@@ -37,6 +38,7 @@ program
 program.addCommand(imageCommands(client));
 program.addCommand(loginCommand(client));
 program.addCommand(baseCommands(client));
+program.addCommand(doctorCommand(client));
 for (const c of machineCommands(client)) program.addCommand(c);
 
 try {

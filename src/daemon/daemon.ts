@@ -7,6 +7,7 @@ import { MachineService, backendReport } from "../machine/index.js";
 import { JobService } from "../service/jobs.js";
 import { ImageService } from "../service/images.js";
 import { BaseService } from "../service/bases.js";
+import { doctorReport } from "../service/doctor.js";
 import { buildApi } from "../api/server.js";
 import type { DaemonConfig } from "./config.js";
 import { acquireDaemonLock } from "./lock.js";
@@ -58,7 +59,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
     });
     cleanups.push(() => machines.close());
     await machines.reconcile();
-    const services = { version: WALK_VERSION, jobs, images, bases, machines };
+    const doctor = () => doctorReport({ dataDir: paths.dataDir, backends: config.machines.backends });
+    const services = { version: WALK_VERSION, jobs, images, bases, machines, doctor };
     const unixApi = await buildApi(services, log);
     cleanups.push(() => unixApi.close());
     await listenUnix(unixApi, config.socketPath, config.socketGroup);
