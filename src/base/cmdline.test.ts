@@ -5,7 +5,6 @@ import { isWalkError } from "../lib/errors.js";
 
 test("guestCmdline renders the fixed boot flags and every walk.* parameter", () => {
   const line = guestCmdline({
-    tscKhz: 2_600_000,
     ip: { address: "10.0.0.2", prefix: 24 },
     gateway: "10.0.0.1",
     dns: ["1.1.1.1", "9.9.9.9"],
@@ -17,7 +16,7 @@ test("guestCmdline renders the fixed boot flags and every walk.* parameter", () 
   });
   assert.equal(
     line,
-    `${BASE_BOOT_ARGS.join(" ")} tsc_early_khz=2600000 walk.ip=10.0.0.2/24 walk.gw=10.0.0.1 walk.dns=1.1.1.1,9.9.9.9 walk.mtu=1400 walk.hostname=web-1 walk.grace=5 walk.stopsig=3 walk.agent=virtio-console`,
+    `${BASE_BOOT_ARGS.join(" ")} walk.ip=10.0.0.2/24 walk.gw=10.0.0.1 walk.dns=1.1.1.1,9.9.9.9 walk.mtu=1400 walk.hostname=web-1 walk.grace=5 walk.stopsig=3 walk.agent=virtio-console`,
   );
   assert.equal(guestCmdline(), BASE_BOOT_ARGS.join(" "));
 });
@@ -40,7 +39,6 @@ test("guestCmdline refuses what walk-init would refuse", () => {
     { graceSeconds: 1.5 },
     { stopSignal: 9 },
     { stopSignal: 32 },
-    { tscKhz: 0 },
   ];
   for (const p of bad) {
     assert.throws(() => guestCmdline(p), (e) => isWalkError(e, "invalid_argument") && /guest parameter/.test(e.message), JSON.stringify(p));

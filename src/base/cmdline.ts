@@ -1,7 +1,8 @@
 // The guest kernel command line: walk's fixed boot flags plus the walk.* parameters walk-init
 // reads (docs/guest-contract.md, "Kernel command line"). Values are host-generated and validated
 // here with the same rules the init applies, so a bad value fails on the host with a clear
-// error instead of as a guest "cmdline" status. Never put user-supplied text on it.
+// error instead of as a guest "cmdline" status. Never put user-supplied text on it. Flags that
+// depend on the VMM (QEMU's tsc_early_khz under TCG) are the driver's: src/vm/qemu/args.ts.
 import { WalkError } from "../lib/errors.js";
 
 export interface GuestParams {
@@ -20,8 +21,6 @@ export interface GuestParams {
   stopSignal?: number;
   /** "virtio-console": the VMM provides a port named walk.agent (QEMU). */
   agent?: "virtio-console";
-  /** TSC frequency for tsc_early_khz; required under TCG, where calibration sometimes hangs. */
-  tscKhz?: number;
 }
 
 /**
@@ -67,7 +66,6 @@ function intIn(what: string, v: number, min: number, max: number): number {
 /** Builds the full command line; throws invalid_argument naming the bad parameter. */
 export function guestCmdline(p: GuestParams = {}): string {
   const args: string[] = [...BASE_BOOT_ARGS];
-  if (p.tscKhz !== undefined) args.push(`tsc_early_khz=${intIn("tscKhz", p.tscKhz, 1000, 100_000_000)}`);
   if (p.ip) {
     ipv4("ip.address", p.ip.address);
     args.push(`walk.ip=${p.ip.address}/${intIn("ip.prefix", p.ip.prefix, 1, 32)}`);
