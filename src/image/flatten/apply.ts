@@ -87,7 +87,8 @@ export class Flattener {
       this.setMetadata(existing, h, comps);
       return;
     }
-    const node = await this.newNode(h, comps, body);
+    const node = this.newNode(h, comps);
+    if (node.kind === "file") node.data = await this.sink.writeData(body, h.size);
     if (existing) this.unref(existing);
     parent.children.set(name, node);
     if (node.kind === "dir") this.fresh.add(node);
@@ -188,10 +189,10 @@ export class Flattener {
     children.set(name, target);
   }
 
-  private async newNode(h: TarHeader, comps: readonly string[], body: AsyncIterable<Buffer>): Promise<Node> {
+  /** The node for an entry, without a file's data: the caller streams that in (the one await per entry). */
+  private newNode(h: TarHeader, comps: readonly string[]): Node {
     const kind = KINDS[h.type as keyof typeof KINDS];
-    const node: Node = { kind, mode: 0, uid: 0, gid: 0, mtime: h.mtime, xattrs: new Map() };
-    this.setMetadata(node, h, comps);
+    const node: Node = { kind, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs: this.xattrsOf(h, comps) };
     if (kind === "dir") node.children = new Map();
     else if (kind === "symlink") {
       const target = h.linkname;
@@ -202,7 +203,6 @@ export class Flattener {
       }
       node.target = Buffer.from(target, "latin1");
     } else if (kind === "char" || kind === "block") node.rdev = { major: h.devmajor, minor: h.devminor };
-    else if (kind === "file") node.data = await this.sink.writeData(body, h.size);
     return node;
   }
 

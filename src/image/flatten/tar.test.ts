@@ -115,3 +115,25 @@ function fixChecksum(h: Buffer): void {
   h.write(sum.toString(8).padStart(6, "0"), 148, "latin1");
   h[154] = 0;
 }
+
+void test("tar: a checksum summed over signed bytes is accepted, one off either way is not", async () => {
+  const entry = (sum: (unsigned: number, high: number) => number): Buffer => {
+    const h = encodeHeader({ name: Buffer.from([0x61, 0xe9, 0xff]), mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, typeflag: "0" });
+    h.fill(0x20, 148, 156);
+    let unsigned = 0;
+    let high = 0;
+    for (const b of h) {
+      unsigned += b;
+      if (b >= 0x80) high++;
+    }
+    h.write(sum(unsigned, high).toString(8).padStart(6, "0"), 148, "latin1");
+    h[154] = 0;
+    return Buffer.concat([h, Buffer.alloc(1024)]);
+  };
+  const [h] = await headers(entry((u, high) => u - 256 * high));
+  assert.deepEqual(Buffer.from(h?.path ?? "", "latin1"), Buffer.from([0x61, 0xe9, 0xff]));
+  for (const off of [-1, 1]) {
+    await assert.rejects(headers(entry((u, high) => u - 256 * high + off)), /bad checksum/);
+    await assert.rejects(headers(entry((u) => u + off)), /bad checksum/);
+  }
+});

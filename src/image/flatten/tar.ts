@@ -8,6 +8,8 @@ import type { Timestamp } from "../tree.js";
 import { ByteReader } from "./bytes.js";
 
 const BLOCK = 512;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+const USTAR_MAGIC = Buffer.from("ustar\0", "latin1");
 
 export type TarEntryType = "file" | "hardlink" | "symlink" | "char" | "block" | "dir" | "fifo";
 
@@ -91,14 +93,13 @@ function number(buf: Buffer, offset: number, length: number, name: string): numb
 function checksumOk(h: Buffer): boolean {
   const stored = number(h, 148, 8, "chksum");
   let unsigned = 8 * 0x20; // the checksum field counts as spaces
-  let high = 0; // bytes >= 0x80, which a signed sum counts 256 lower
-  for (let i = 0; i < BLOCK; i++) {
-    if (i === 148) i = 156;
-    const b = h[i] as number;
-    unsigned += b;
-    if (b >= 0x80) high++;
-  }
-  return stored === unsigned || stored === unsigned - 256 * high;
+  for (let i = 0; i < 148; i++) unsigned += h[i] as number;
+  for (let i = 156; i < BLOCK; i++) unsigned += h[i] as number;
+  if (stored === unsigned) return true;
+  // Some old tars sum signed bytes: each byte >= 0x80 counts 256 lower.
+  let high = 0;
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) high += (h[i] as number) >> 7;
+  return stored === unsigned - 256 * high;
 }
 
 function decimal(value: Buffer, key: string): number {
@@ -152,19 +153,21 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarRea
     if (size > limits.maxExtendedHeaderBytes) {
       throw new WalkError("size_exceeded", `the ${what} at byte ${at} is ${size} bytes, more than the limit of ${limits.maxExtendedHeaderBytes}`);
     }
-    const body = size === 0 ? Buffer.alloc(0) : await r.readExact(size, `the ${what} at byte ${at}`);
+    const inside = (): string => `the ${what} at byte ${at}`;
+    const body = size === 0 ? Buffer.alloc(0) : await r.readExact(size, inside);
     if (body === null) throw bad(`the layer is truncated: it ends inside the ${what} at byte ${at}`);
-    await r.skip(padTo(size), `the ${what} at byte ${at}`);
+    await r.skip(padTo(size), inside);
     return Buffer.from(body); // copied: it outlives the chunk it came in
   };
 
   for (;;) {
-    const h = await r.readExact(BLOCK, `the tar header at byte ${offset}`);
+    // Most headers are already in hand: no await, no message built.
+    const h = r.take(BLOCK) ?? (await r.readExact(BLOCK, () => `the tar header at byte ${offset}`));
     if (h === null) {
       if (pax || longName !== undefined || longLink !== undefined) throw bad("the layer is truncated: it ends after an extended header, before its entry");
       return; // no end-of-archive blocks: the layer digest check decides whether that is all
     }
-    if (h.every((b) => b === 0)) {
+    if (h[0] === 0 && h.equals(ZERO_BLOCK)) {
       await r.drain();
       return;
     }
@@ -202,9 +205,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarRea
       if (key.startsWith("GNU.sparse.")) throw new WalkError("unsupported", `the tar entry at byte ${entryOffset} is a GNU sparse file, which walk does not support`);
     }
 
-    const magic = h.toString("latin1", 257, 263);
     let path = field(h, 0, 100);
-    if (magic === "ustar\0" && h[345] !== 0) path = `${field(h, 345, 155)}/${path}`;
+    if (h[345] !== 0 && h.compare(USTAR_MAGIC, 0, USTAR_MAGIC.length, 257, 257 + USTAR_MAGIC.length) === 0) path = `${field(h, 345, 155)}/${path}`;
     path = longName ?? path;
     const linkname = longLink ?? field(h, 157, 100);
     longName = undefined;
@@ -234,20 +236,14 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarRea
     }
 
     const bodySize = header.size;
-    const what = `the data of the tar entry at byte ${entryOffset}`;
+    const what = (): string => `the data of the tar entry at byte ${entryOffset}`;
     // Only regular files carry data that becomes content; anything else's data is skipped.
     const dataSize = header.type === "file" ? bodySize : 0;
     if (header.type !== "file") header.size = 0;
-    let taken = 0;
-    const body = (async function* (): AsyncGenerator<Buffer, void, undefined> {
-      for await (const chunk of r.chunks(dataSize, what)) {
-        taken += chunk.length;
-        yield chunk;
-      }
-    })();
+    const body = r.body(dataSize, what);
     yield { header, body };
-    if (taken < dataSize) await r.skip(dataSize - taken, what);
-    await r.skip(header.type === "file" ? padTo(bodySize) : bodySize + padTo(bodySize), what);
+    const rest = r.skipBuffered(body.remaining + (bodySize - dataSize) + padTo(bodySize));
+    if (rest > 0) await r.skip(rest, what);
     offset += bodySize + padTo(bodySize);
   }
 }
