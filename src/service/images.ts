@@ -179,13 +179,17 @@ export class ImageService {
     const byTag = this.tagFor(ref);
     const image = byTag ? repo.byTag(byTag) : undefined;
     if (byTag && image) {
+      if (image.tags.length > 1) {
+        repo.untag(byTag);
+        return { untagged: [byTag], deleted: null };
+      }
+      this.refuseIfInUse(image);
       repo.untag(byTag);
-      const left = repo.byDigest(image.digest);
-      if (left && left.tags.length > 0) return { untagged: [byTag], deleted: null };
       await this.deleteImage(image);
       return { untagged: [byTag], deleted: image.digest };
     }
     const target = this.find(ref);
+    this.refuseIfInUse(target);
     await this.deleteImage(target);
     return { untagged: target.tags, deleted: target.digest };
   }
@@ -193,6 +197,7 @@ export class ImageService {
   /**
    * Removes what nothing references: blobs of no image, app disks no machine uses (rebuilt
    * cheaply from their image's base disk), files walk has no record of, and stale ingests.
+   * Images themselves stay, so the blobs of a machine's image stay too.
    */
   prune(): Promise<PruneResultWire> {
     return this.storeLock.exclusive(() => this.pruneUnlocked());
@@ -203,7 +208,9 @@ export class ImageService {
     const removed: string[] = [];
     const removedDisks: string[] = [];
     let reclaimed = 0;
+    const inUse = repo.appDisksInUse();
     for (const d of repo.appDisks()) {
+      if (inUse.has(d.id)) continue;
       repo.deleteAppDisk(d.id);
       await fs.rm(d.path, { force: true });
       removedDisks.push(d.id);
@@ -287,6 +294,15 @@ export class ImageService {
         .appDisks(i.digest)
         .map((d) => ({ id: d.id, config_id: d.configId, path: d.path, size: d.size, created_at: d.createdAt })),
     };
+  }
+
+  /** An image a machine runs stays: its app disk is that machine's root. */
+  private refuseIfInUse(image: ImageRecord): void {
+    const users = this.deps.repo.machinesUsing(image.digest);
+    if (users.length > 0) {
+      const s = users.length > 1;
+      throw new WalkError("conflict", `image ${image.digest} is used by machine${s ? "s" : ""} ${users.join(", ")}; remove ${s ? "them" : "it"} first with walk rm`);
+    }
   }
 
   /** Forgets the image first: if walkd dies before the files go, they are garbage for prune. */

@@ -167,6 +167,19 @@ export class ImageRepository {
     return (imageDigest === undefined ? stmt.all() : stmt.all(imageDigest)) as AppDiskRecord[];
   }
 
+  /** Names of the machines (not destroyed) that run `imageDigest`. */
+  machinesUsing(imageDigest: string): string[] {
+    return (this.db.prepare("SELECT name FROM machines WHERE image_digest = ? AND state <> 'destroyed' ORDER BY name").all(imageDigest) as { name: string }[]).map(
+      (r) => r.name,
+    );
+  }
+
+  /** App disk ids that machines (not destroyed) boot from. */
+  appDisksInUse(): Set<string> {
+    const rows = this.db.prepare("SELECT DISTINCT app_disk_id FROM machines WHERE state <> 'destroyed'").all() as { app_disk_id: string }[];
+    return new Set(rows.map((r) => r.app_disk_id));
+  }
+
   deleteAppDisk(id: string): void {
     this.db.prepare("DELETE FROM app_disks WHERE id = ?").run(id);
   }
