@@ -1,7 +1,7 @@
 // Forwards an HTTP Upgrade (websocket or any protocol switch) to a leased backend: relays the
 // handshake, then pipes the two raw sockets both ways until either side closes. An upgraded
 // pair counts as an open connection (idle never fires while it lives); the request's concurrency
-// slot is given back at the switch. Does not route, wake or queue.
+// slot is given back at the switch. Either side ending closes both. Does not route, wake or queue.
 import { request, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Lease } from "./app-runtime.js";
@@ -72,7 +72,10 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffe
       upSocket.destroy();
       closeConnection();
     };
+    // Either side ending ends the pair: upgrade protocols (websockets) do not half-close, and a
+    // half-open pair would count as activity forever.
     for (const s of [socket, upSocket]) {
+      s.on("end", close);
       s.on("close", close);
       s.on("error", close);
     }

@@ -22,6 +22,8 @@ export interface TestBackendOptions {
   /** Handles protocol switches on the backend's server. */
   onUpgrade?: (req: import("node:http").IncomingMessage, socket: Socket, head: Buffer) => void;
   logs?: string[];
+  /** Called for each TCP connection the backend's server accepts (pooling checks). */
+  onConnection?: () => void;
   /** Kind reported for wakes after an idle; the first wake is always "boot". Default "resume". */
   afterIdle?: WakeKind;
 }
@@ -35,6 +37,7 @@ export class TestBackend implements AppBackend {
   maxOverlap = 0;
   private overlap = 0;
   private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
   private everIdled = false;
 
   constructor(private readonly opts: TestBackendOptions) {}
@@ -58,6 +61,11 @@ export class TestBackend implements AppBackend {
       if (this.server === undefined) {
         const s = createServer(this.opts.handler);
         if (this.opts.onUpgrade) s.on("upgrade", this.opts.onUpgrade);
+        s.on("connection", (c: Socket) => {
+          this.sockets.add(c);
+          c.once("close", () => this.sockets.delete(c));
+          this.opts.onConnection?.();
+        });
         await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
         this.server = s;
       }
@@ -90,7 +98,8 @@ export class TestBackend implements AppBackend {
     if (s === undefined) return;
     await new Promise<void>((r) => {
       s.close(() => r());
-      s.closeAllConnections();
+      // Upgraded sockets are no longer the server's: end them too, as a VM stopping would.
+      for (const c of this.sockets) c.destroy();
     });
   }
 
