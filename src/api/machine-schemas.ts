@@ -18,7 +18,10 @@ export const CreateMachineRequestSchema = Type.Object(
     memory_mib: Type.Optional(Type.Integer({ minimum: 1, description: "guest memory, default 256" })),
     disk_mib: Type.Optional(Type.Integer({ minimum: 1, description: "state disk size, default 1024 (sparse)" })),
     restart: Type.Optional(Type.String({ maxLength: 32, description: "no (default), on-failure, on-failure:N or always" })),
-    network: Type.Optional(Type.Literal("none", { description: "the only mode until networking lands" })),
+    network: Type.Optional(Type.Union([Type.Literal("default"), Type.Literal("none")], { description: "default (the operator's [machines] network, normally \"default\"): a tap, a private /30 and NAT; none: no NIC" })),
+    ports: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 80 }), { maxItems: 64, description: "published ports, [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]; HOSTIP defaults to the operator's network.publish_default_address (loopback)" }),
+    ),
     start: Type.Optional(Type.Boolean({ description: "start it once created (default false)" })),
   },
   { additionalProperties: false },
@@ -26,6 +29,19 @@ export const CreateMachineRequestSchema = Type.Object(
 export type CreateMachineRequest = Static<typeof CreateMachineRequestSchema>;
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const MachineNetSchema = Type.Object({
+  ip: Type.String({ description: "the guest's private address" }),
+  prefix: Type.Integer(),
+  gateway: Type.String({ description: "the host side of the tap (also the DNS forwarder when network.dns = \"forward\")" }),
+  subnet: Type.String(),
+  mac: Type.String(),
+  tap: Type.String(),
+  mtu: Type.Integer(),
+  dns: Type.Array(Type.String()),
+  ports: Type.Array(Type.Object({ host_ip: Type.String(), host_port: Type.Integer(), guest_port: Type.Integer(), protocol: Type.Union([Type.Literal("tcp"), Type.Literal("udp")]) })),
+});
+export type MachineNetWire = Static<typeof MachineNetSchema>;
 
 export const MachineSchema = Type.Object(
   {
@@ -43,7 +59,8 @@ export const MachineSchema = Type.Object(
       count: Type.Integer({ description: "automatic restarts since the last start by a user" }),
       pending_at: Nullable(Type.String({ description: "when an automatic restart is due" })),
     }),
-    network: Type.String(),
+    network: Type.String({ description: "default or none" }),
+    net: Nullable(MachineNetSchema),
     backend: Type.Union([Type.Literal("firecracker"), Type.Literal("qemu")]),
     vm: Nullable(Type.Object({ pid: Type.Integer(), start_time: Type.String(), control_socket: Type.String() })),
     exit_code: Nullable(Type.Integer({ description: "the workload's exit code, from the guest's report" })),

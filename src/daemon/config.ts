@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { WalkError } from "../lib/index.js";
-import { DEFAULT_BACKOFF, DEFAULT_MACHINES_CONFIG, type BackendConfig, type BackoffConfig } from "../machine/index.js";
+import { DEFAULT_BACKOFF, DEFAULT_MACHINES_CONFIG, NETWORK_MODES, type BackendConfig, type BackoffConfig, type NetworkMode } from "../machine/index.js";
+import { parseNetConfig, type NetConfig } from "../net/index.js";
 
 export interface DaemonConfig {
   dataDir: string;
@@ -24,6 +25,8 @@ export interface DaemonConfig {
   logLevel: string;
   /** [machines], [firecracker] and [qemu] (docs/machines.md). */
   machines: MachinesDaemonConfig;
+  /** [network] (docs/networking.md). */
+  network: NetConfig;
 }
 
 export interface MachinesDaemonConfig {
@@ -32,6 +35,8 @@ export interface MachinesDaemonConfig {
   consoleMaxBytes: number;
   stopTimeoutMs: number;
   pollMs: number;
+  /** machines.network: the mode of a machine whose request names none ("default" unless set). */
+  defaultNetwork: NetworkMode;
 }
 
 export const DEFAULT_CONFIG_FILE = "/etc/walk/walkd.toml";
@@ -77,7 +82,7 @@ export function loadConfig({ flags, env }: ConfigInput): DaemonConfig {
     concurrency: reg.concurrency === undefined ? 4 : integer("registry.concurrency", fileValueString(reg.concurrency) ?? "", 1, 64),
   };
   const logLevel = pick(flags.logLevel, "WALK_LOG_LEVEL", fromFile.log_level, "info");
-  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, machines: machinesConfig(fromFile) };
+  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, machines: machinesConfig(fromFile), network: parseNetConfig(fromFile.network) };
 }
 
 function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig {
@@ -126,6 +131,7 @@ function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig
     consoleMaxBytes: int("machines.console_max_bytes", m.console_max_bytes, 4096, 2 ** 40, DEFAULT_MACHINES_CONFIG.consoleMaxBytes),
     stopTimeoutMs: int("machines.stop_timeout", m.stop_timeout, 0, 3600, DEFAULT_MACHINES_CONFIG.stopTimeoutMs / 1000) * 1000,
     pollMs: int("machines.poll_ms", m.poll_ms, 10, 10_000, DEFAULT_MACHINES_CONFIG.pollMs),
+    defaultNetwork: choice("machines.network", m.network, NETWORK_MODES, "default"),
   };
 }
 

@@ -4,6 +4,7 @@ import { promises as fs } from "node:fs";
 import { WALK_VERSION, type Logger } from "../lib/index.js";
 import { openDatabase, ImageRepository, JobRepository, MachineRepository, IdempotencyRepository } from "../store/index.js";
 import { MachineService, backendReport } from "../machine/index.js";
+import { NetworkManager } from "../net/index.js";
 import { JobService } from "../service/jobs.js";
 import { ImageService } from "../service/images.js";
 import { BaseService } from "../service/bases.js";
@@ -48,6 +49,9 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
     const bases = new BaseService(paths.dataDir, jobs, log);
     const backend = await backendReport(config.machines.backends);
     log.info({ backend: backend.chosen, reasons: backend.reasons }, "machine backend");
+    // Closed after the machines (cleanups run in reverse): proxies and DNS forwarders stop, taps and the table stay for VMs that run on.
+    const network = new NetworkManager({ db, config: config.network, logger: log });
+    cleanups.push(() => network.close());
     const machines = new MachineService({
       repo: new MachineRepository(db),
       idempotency: new IdempotencyRepository(db),
@@ -56,6 +60,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
       paths,
       log,
       config: { ...config.machines, backend: backend.chosen },
+      network,
     });
     cleanups.push(() => machines.close());
     await machines.reconcile();

@@ -1,6 +1,6 @@
 // The one place the kernel command line of a machine is made: walk's fixed flags plus the walk.*
 // parameters, from host-generated values only (the machine name is a validated DNS label).
-// Networking (src/net) adds ip/gw/dns/mtu here once machines get a NIC. (The QEMU driver adds
+// A networked machine adds ip/gw/dns/mtu from its src/net lease. (The QEMU driver adds
 // tsc_early_khz itself under TCG.)
 import os from "node:os";
 import { guestCmdline, type GuestParams } from "../base/index.js";

@@ -7,3 +7,4 @@ export { validateMachineName, generateMachineName, validateResources, DEFAULT_RE
 export { machinePaths, machinesDataRoot, machinesRuntimeRoot, type MachinePaths } from "./paths.js";
 export { machineBootArgs } from "./bootargs.js";
 export { ConsoleFilter, DEFAULT_CONSOLE_MAX_BYTES } from "./console.js";
+export { NETWORK_MODES, type NetworkMode } from "./network.js";

@@ -22,6 +22,8 @@ import { MACHINE_ID, machinePaths, machinesDataRoot, machinesRuntimeRoot, type M
 import { DEFAULT_BACKOFF, decideRestart, formatRestartPolicy, parseRestartPolicy, type BackoffConfig, type RestartPolicy } from "./policy.js";
 import { DEFAULT_RESOURCES, generateMachineName, validateMachineName, validateResources } from "./names.js";
 import { ensureStateDisk } from "./statedisk.js";
+import { MachineNetworking, type BootNetwork, type NetworkMode } from "./network.js";
+import type { NetworkManager } from "../net/index.js";
 
 export interface MachinesConfig {
   backends: BackendConfig;
@@ -34,6 +36,8 @@ export interface MachinesConfig {
   vmTimeouts?: Partial<VmTimeouts>;
   /** How often the console of a running machine is read. */
   pollMs: number;
+  /** The network mode of a machine whose create request names none; default "default" with a NetworkManager, else "none". */
+  defaultNetwork?: NetworkMode;
 }
 
 export const DEFAULT_MACHINES_CONFIG: Omit<MachinesConfig, "backends" | "backend"> = {
@@ -53,6 +57,8 @@ export interface MachineServiceDeps {
   config: MachinesConfig;
   /** Drivers by backend; built from the config when absent. */
   drivers?: Partial<Record<VmBackend, VmDriver>>;
+  /** Host networking; without it only network "none" machines can be created. */
+  network?: NetworkManager;
 }
 
 interface RunOverridesRecord {
@@ -85,8 +91,10 @@ export class MachineService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly drivers = new Map<VmBackend, VmDriver>();
   private closed = false;
+  private readonly net: MachineNetworking;
 
   constructor(private readonly deps: MachineServiceDeps) {
+    this.net = new MachineNetworking(deps.network, deps.config.defaultNetwork ?? (deps.network ? "default" : "none"));
     for (const [b, d] of Object.entries(deps.drivers ?? {})) this.drivers.set(b as VmBackend, d);
   }
 
@@ -151,11 +159,34 @@ export class MachineService {
     const name = req.name === undefined ? generateMachineName(req.image) : validateMachineName(req.name);
     const resources = validateResources({ vcpus: req.cpus ?? DEFAULT_RESOURCES.vcpus, memoryMib: req.memory_mib ?? DEFAULT_RESOURCES.memoryMib, diskMib: req.disk_mib ?? DEFAULT_RESOURCES.diskMib });
     const policy = parseRestartPolicy(req.restart ?? "no");
+    const ports = req.ports ?? [];
+    const network = this.net.modeFor(req.network, ports);
     if (repo.byName(name)) throw new WalkError("already_exists", `a machine named ${name} already exists; choose another --name or remove it`);
     const backend = this.deps.config.backend;
     if (backend === null) throw new WalkError("unavailable", "no VMM backend can run on this host; run `walk doctor`");
     this.driver(backend);
     const base = await this.bootableBase();
+    const id = newId();
+    // Addresses and ports first: a port conflict is reported before any pull, build or boot.
+    if (network === "default") {
+      const others = repo.list().filter((m) => m.network !== "none").map((m) => m.id);
+      await this.net.allocate(id, ports, others);
+    }
+    const record = await this.recordNew(id, name, req, base, resources, policy, network, backend).catch(async (err: unknown) => {
+      await this.net.release(id, network);
+      throw err;
+    });
+    onRecorded?.(id);
+    log.info({ machine: id, name, image: req.image, backend, network }, "created machine");
+    if (req.start === true) {
+      await this.start(id).catch((err: unknown) => log.warn({ machine: id, err: asWalkError(err).message }, "machine failed to start"));
+    }
+    return this.wire(repo.get(id) ?? record);
+  }
+
+  /** Pulls and builds what the machine needs and inserts its record (state created). */
+  private async recordNew(id: string, name: string, req: CreateMachineRequest, base: string, resources: { vcpus: number; memoryMib: number; diskMib: number }, policy: RestartPolicy, network: NetworkMode, backend: VmBackend): Promise<MachineRecord> {
+    const { repo } = this.deps;
     const overrides: RunOverridesRecord = {
       ...(req.entrypoint !== undefined ? { entrypoint: req.entrypoint } : {}),
       ...(req.cmd !== undefined ? { cmd: req.cmd } : {}),
@@ -165,10 +196,8 @@ export class MachineService {
     };
     const digest = await this.ensureImage(req.image);
     const disk = await this.buildAppDisk(digest, overrides);
-    const id = newId();
-    let record: MachineRecord;
     try {
-      record = repo.insert({
+      return repo.insert({
         id,
         name,
         imageReference: req.image,
@@ -182,19 +211,13 @@ export class MachineService {
         diskMib: resources.diskMib,
         restartPolicy: policy.name,
         restartMax: policy.maxRetries ?? null,
-        network: "none",
+        network,
         backend,
       });
     } catch (err) {
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new WalkError("already_exists", `a machine named ${name} already exists; choose another --name or remove it`);
       throw err;
     }
-    onRecorded?.(id);
-    log.info({ machine: id, name, image: req.image, backend }, "created machine");
-    if (req.start === true) {
-      await this.start(id).catch((err: unknown) => log.warn({ machine: id, err: asWalkError(err).message }, "machine failed to start"));
-    }
-    return this.wire(repo.get(id) ?? record);
   }
 
   private async bootableBase(): Promise<string> {
@@ -295,6 +318,7 @@ export class MachineService {
         await run.handle.kill();
       }
       await this.removeFiles(id);
+      await this.net.release(id, m.network);
       this.update(id, { vmPid: null, vmStartTime: null, vmControlSocket: null });
       this.deps.log.info({ machine: id, name: m.name }, "removed machine");
       return this.wire(this.get(id));
@@ -353,7 +377,9 @@ export class MachineService {
       if (await ensureStateDisk(paths.stateDisk, m.diskMib)) log.info({ machine: id, size_mib: m.diskMib }, "created state disk");
       await appendBootMarker(paths, this.get(id).restartCount);
       const tailer = await ConsoleTailer.open(paths, this.deps.config.consoleMaxBytes);
-      const handle = driver.create(this.spec(this.get(id), base.paths.vmlinux, base.paths.rootfs, this.stopSignalOf(m)));
+      // The tap, rules, DNS forwarder and published ports exist before the VMM opens the tap.
+      const network = await this.net.setUp(id, m.network);
+      const handle = driver.create(this.spec(this.get(id), base.paths.vmlinux, base.paths.rootfs, this.stopSignalOf(m), network));
       await handle.start({
         onSpawned: (r) => {
           this.update(id, { vmPid: r.pid, vmStartTime: r.startTime, vmControlSocket: r.controlSocket });
@@ -364,7 +390,8 @@ export class MachineService {
       log.info({ machine: id, pid: handle.pid, backend: m.backend }, "machine started");
     } catch (err) {
       const e = asWalkError(err);
-      // The driver leaves nothing running after a failed start; the record says why.
+      // The driver leaves nothing running after a failed start, and no device of it stays; the record says why.
+      await this.net.tearDown(id, m.network).catch((te: unknown) => log.warn({ machine: id, err: asWalkError(te).message }, "network teardown after a failed start failed"));
       this.update(id, { state: "failed", lastError: `start failed: ${e.message}`, finishedAt: new Date().toISOString(), vmPid: null, vmStartTime: null, vmControlSocket: null });
       throw e;
     }
@@ -387,6 +414,7 @@ export class MachineService {
     const run = this.live.get(m.id);
     if (!run) {
       // Nothing of ours is running (never started, stopped, or lost): stopped is the truth.
+      await this.net.tearDown(m.id, m.network);
       if (RUNNING.includes(m.state)) this.update(m.id, { state: "stopped", finishedAt: new Date().toISOString(), vmPid: null, vmStartTime: null, vmControlSocket: null });
       return;
     }
@@ -424,6 +452,8 @@ export class MachineService {
     await run.tailer.poll().catch(() => undefined);
     const m = this.deps.repo.get(id);
     if (!m || m.state === "destroyed") return;
+    // Published ports go with the VM; the lease stays, so a restart gets the same IP, MAC and tap.
+    await this.net.tearDown(id, m.network).catch((err: unknown) => this.deps.log.warn({ machine: id, err: asWalkError(err).message }, "network teardown failed"));
     const status = run.tailer.scanner.status;
     const ended = await this.outcome(id, status, exit, run.stopRequested);
     const finishedAt = new Date().toISOString();
@@ -514,6 +544,24 @@ export class MachineService {
         log.info({ path: join(root, name) }, "removed an orphaned machine directory");
       }
     }
+    await this.reconcileNetwork();
+  }
+
+  /**
+   * After the VMs are re-attached (so "running" is known, not guessed): running machines get
+   * their proxies and DNS forwarder again (their taps and walk's table stayed in the kernel, so
+   * their traffic flowed meanwhile), leases of removed machines are freed, orphaned taps deleted.
+   */
+  private async reconcileNetwork(): Promise<void> {
+    const live = this.deps.repo
+      .list()
+      .filter((m) => m.network !== "none")
+      .map((m) => ({ id: m.id, running: this.live.has(m.id) }));
+    const report = await this.net.reconcile(live);
+    for (const f of report?.failed ?? []) {
+      this.deps.log.error({ machine: f.machineId, err: f.error.message }, "the network of a running machine could not be restored");
+      if (this.live.has(f.machineId)) this.update(f.machineId, { lastError: `network not restored after a walkd restart: ${f.error.message}` });
+    }
   }
 
   private async reconcileOne(m: MachineRecord): Promise<void> {
@@ -535,7 +583,7 @@ export class MachineService {
     const record = { backend: m.backend, pid: m.vmPid, startTime: m.vmStartTime, controlSocket: m.vmControlSocket };
     let handle: VmHandle;
     try {
-      handle = await this.driver(m.backend).attach(this.spec(m), record);
+      handle = await this.driver(m.backend).attach(this.spec(m, undefined, undefined, undefined, this.net.bootNetwork(m.id, m.network)), record);
     } catch (err) {
       const e = asWalkError(err);
       if (e.code !== "not_found") {
@@ -576,7 +624,7 @@ export class MachineService {
 
   private async attachAndKill(m: MachineRecord): Promise<void> {
     try {
-      const h = await this.driver(m.backend).attach(this.spec(m), { backend: m.backend, pid: m.vmPid!, startTime: m.vmStartTime!, controlSocket: m.vmControlSocket! });
+      const h = await this.driver(m.backend).attach(this.spec(m, undefined, undefined, undefined, this.net.bootNetwork(m.id, m.network)), { backend: m.backend, pid: m.vmPid!, startTime: m.vmStartTime!, controlSocket: m.vmControlSocket! });
       await h.kill();
     } catch (err) {
       if (!isWalkError(err, "not_found")) this.deps.log.warn({ machine: m.id, err: asWalkError(err).message }, "a removed machine's VM could not be verified; left alone");
@@ -619,12 +667,13 @@ export class MachineService {
     return n;
   }
 
-  private spec(m: MachineRecord, kernel = join(this.deps.paths.base, m.baseVersion, "vmlinux"), rootfs = join(this.deps.paths.base, m.baseVersion, "rootfs.ext4"), stopSignal?: number): MachineSpec {
+  private spec(m: MachineRecord, kernel = join(this.deps.paths.base, m.baseVersion, "vmlinux"), rootfs = join(this.deps.paths.base, m.baseVersion, "rootfs.ext4"), stopSignal?: number, network?: BootNetwork): MachineSpec {
     const p = this.paths(m.id);
     return {
       id: m.id,
       kernelPath: kernel,
-      bootArgs: machineBootArgs({ hostname: m.name, ...(stopSignal !== undefined ? { stopSignal } : {}) }),
+      bootArgs: machineBootArgs({ hostname: m.name, ...(network ? { network: network.params } : {}), ...(stopSignal !== undefined ? { stopSignal } : {}) }),
+      ...(network ? { network: network.nic } : {}),
       drives: [
         { id: "vda", path: rootfs, readOnly: true, root: true },
         { id: "vdb", path: m.appDiskPath, readOnly: true },
@@ -686,6 +735,7 @@ export class MachineService {
       disk_mib: m.diskMib,
       restart: { policy: formatRestartPolicy({ name: m.restartPolicy, ...(m.restartMax !== null ? { maxRetries: m.restartMax } : {}) }), count: m.restartCount, pending_at: m.restartAt },
       network: m.network,
+      net: this.net.describe(m.id, m.network),
       backend: m.backend,
       vm: m.vmPid !== null && m.vmStartTime !== null && m.vmControlSocket !== null ? { pid: m.vmPid, start_time: m.vmStartTime, control_socket: m.vmControlSocket } : null,
       exit_code: m.exitCode,

@@ -32,11 +32,11 @@ export function machineRoutes(s: ApiServices): FastifyPluginAsync {
         schema: {
           summary: "Create a machine (pulls the image and builds its app disk when needed; optionally starts it)",
           description:
-            "With an Idempotency-Key header: the same key and body returns the same machine (200), the same key with another body is 422, and a retry while the first request runs is 409. With start=true a failed start still returns the machine, in state failed with last_error set.",
+            "With an Idempotency-Key header: the same key and body returns the same machine (200), the same key with another body is 422, and a retry while the first request runs is 409. With start=true a failed start still returns the machine, in state failed with last_error set. Published ports are checked before anything is created or booted: a bad spec is 400, a privileged host port without the operator's permission 403, a port another machine publishes or a process holds 409, an exhausted address pool 413.",
           tags: ["machines"],
           headers: Type.Object({ "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
           body: CreateMachineRequestSchema,
-          response: { 200: machineRef, 201: machineRef, 400: errorRef, 404: errorRef, 409: errorRef, 422: errorRef },
+          response: { 200: machineRef, 201: machineRef, 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 413: errorRef, 422: errorRef, 503: errorRef },
         },
       },
       async (req, reply) => {

@@ -4,6 +4,7 @@
 import { Command, Option } from "commander";
 import { WalkError, isWalkError } from "../../lib/index.js";
 import type { MachineWire } from "../../api/machine-schemas.js";
+import { formatPort } from "../../net/index.js";
 import type { WalkClient } from "../client.js";
 import { followJob } from "../jobs.js";
 import { ago, printJson, printTable } from "../output.js";
@@ -33,6 +34,22 @@ function uptime(m: MachineWire): string {
   if (m.state === "started" && m.started_at) return ago(m.started_at).replace(/ ago$/, "");
   if (m.finished_at) return `exited ${ago(m.finished_at)}`;
   return "-";
+}
+
+/** `127.0.0.1:8080->80/tcp, ...` as `walk ps` shows it; `-` without published ports. */
+function portsText(m: MachineWire): string {
+  const ports = m.net?.ports ?? [];
+  return ports.length === 0 ? "-" : ports.map((p) => formatPort({ hostIp: p.host_ip, hostPort: p.host_port, guestPort: p.guest_port, protocol: p.protocol })).join(", ");
+}
+
+function networkLines(m: MachineWire): string[] {
+  if (!m.net) return [`Network:    ${m.network}`];
+  const n = m.net;
+  return [
+    `Network:    ${m.network}: ${n.ip}/${n.prefix} via ${n.gateway}, MTU ${n.mtu}, DNS ${n.dns.join(", ") || "-"}`,
+    `Interface:  tap ${n.tap}, MAC ${n.mac}`,
+    `Ports:      ${portsText(m)}`,
+  ];
 }
 
 function list(v: string, acc: string[]): string[] {
@@ -73,9 +90,10 @@ export function machineCommands(client: () => WalkClient): Command[] {
     .option("--disk <size>", "state disk size, e.g. 1G (default 1G, sparse)")
     .option("--name <name>", "machine name, a DNS label (default <image>-<4 hex>)")
     .addOption(new Option("--restart <policy>", "restart policy: no, on-failure[:N] or always").default("no"))
-    .addOption(new Option("--net <mode>", "network mode").choices(["none"]).default("none"))
+    .addOption(new Option("--net <mode>", "network mode: default (a tap, a private address, NAT out) or none (no NIC)").choices(["default", "none"]))
+    .option("-p, --publish <[hostip:]hostport:guestport[/tcp|/udp]>", "publish a guest port on the host (repeatable; host address defaults to loopback)", list, [] as string[])
     .option("-d, --detach", "start it in the background and print the machine id")
-    .action(async (image: string, args: string[], o: { env: string[]; entrypoint?: string; workdir?: string; user?: string; cpus?: string; memory?: string; disk?: string; name?: string; restart: string; detach?: boolean }) => {
+    .action(async (image: string, args: string[], o: { env: string[]; entrypoint?: string; workdir?: string; user?: string; cpus?: string; memory?: string; disk?: string; name?: string; restart: string; net?: "default" | "none"; publish: string[]; detach?: boolean }) => {
       const c = client();
       await ensurePulled(c, image, o.detach === true);
       const cpus = o.cpus === undefined ? undefined : Number(o.cpus);
@@ -84,7 +102,8 @@ export function machineCommands(client: () => WalkClient): Command[] {
         image,
         start: true,
         restart: o.restart,
-        network: "none",
+        ...(o.net !== undefined ? { network: o.net } : {}),
+        ...(o.publish.length > 0 ? { ports: o.publish } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(o.entrypoint !== undefined ? { entrypoint: [o.entrypoint] } : {}),
         ...(args.length > 0 ? { cmd: args } : {}),
@@ -130,8 +149,17 @@ export function machineCommands(client: () => WalkClient): Command[] {
       const ms = await client().machines(o.all === true);
       if (o.json) return printJson(ms);
       printTable(
-        ["ID", "NAME", "IMAGE", "STATE", "UPTIME", "EXIT", "BACKEND"],
-        ms.map((m) => [m.id.slice(0, 12), m.name, m.image.reference, m.restart.pending_at ? `${m.state} (restarting)` : m.state, uptime(m), m.exit_code !== null ? String(m.exit_code) : m.exit_signal !== null ? `signal ${m.exit_signal}` : "-", m.backend]),
+        ["ID", "NAME", "IMAGE", "STATE", "UPTIME", "EXIT", "PORTS", "BACKEND"],
+        ms.map((m) => [
+          m.id.slice(0, 12),
+          m.name,
+          m.image.reference,
+          m.restart.pending_at ? `${m.state} (restarting)` : m.state,
+          uptime(m),
+          m.exit_code !== null ? String(m.exit_code) : m.exit_signal !== null ? `signal ${m.exit_signal}` : "-",
+          portsText(m),
+          m.backend,
+        ]),
       );
     });
 
@@ -185,6 +213,7 @@ export function machineCommands(client: () => WalkClient): Command[] {
         `Image:      ${m.image.reference} (${m.image.digest})`,
         `Backend:    ${m.backend}${m.vm ? ` (pid ${m.vm.pid})` : ""}`,
         `Resources:  ${m.cpus} vCPU, ${m.memory_mib} MiB memory, ${m.disk_mib} MiB state disk`,
+        ...networkLines(m),
         `Restart:    ${m.restart.policy} (${m.restart.count} automatic restarts)`,
         `Exit:       ${m.exit_code !== null ? `code ${m.exit_code}` : m.exit_signal !== null ? `signal ${m.exit_signal}` : "-"}`,
         `Created:    ${m.created_at}`,
