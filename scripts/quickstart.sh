@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # walk.io's quick start: installs what is missing, then runs walk's main job end to end, offline,
 # on embedded defaults: builds a demo image (Debian's busybox) as an OCI layout, starts a private
-# walkd, pulls the image through it, builds its app disks and inspects it. Everything lives in a temp dir, removed at exit.
+# walkd, pulls the image through it, builds its app disks, builds the guest base and runs the
+# image as a microVM (QEMU, or Firecracker where KVM and its binary are there). Everything lives in a temp dir, removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,4 +40,18 @@ echo "==> walk image ls"
 walk image ls
 echo "==> walk image inspect oci:$work/layout:demo"
 walk image inspect "oci:$work/layout:demo"
+
+echo "==> walk base build (the guest kernel and walk-init; about 4 minutes the first time, cached after)"
+walk base build
+echo "==> walk doctor"
+walk doctor || true
+echo "==> walk run oci:$work/layout:demo (boots a microVM and streams its output)"
+walk run --net none "oci:$work/layout:demo"
+echo "==> walk run -e GREETING=bonjour ... -- 'echo \$GREETING from a microVM; exit 3' (its exit code is walk's)"
+set +e
+walk run --net none -e GREETING=bonjour "oci:$work/layout:demo" -- 'echo $GREETING from a microVM; exit 3'
+code=$?
+set -e
+echo "walk run exited with $code"
+[ "$code" = 3 ] || { echo "expected exit code 3" >&2; exit 1; }
 echo "==> done"
