@@ -102,8 +102,10 @@ function writeIndex(buf: Buffer, blockOff: number, countOffset: number, limit: n
 /** Encodes a directory; names must already be valid (1..255 bytes, no "/" or NUL). */
 export function encodeDirectory(selfIno: number, parentIno: number, entries: readonly DirEntry[], hashSeed: readonly number[], inodeSeed: number): EncodedDirectory {
   const dots: DirEntry[] = [{ name: ".", ino: selfIno, fileType: FT_DIR }, { name: "..", ino: parentIno, fileType: FT_DIR }];
-  const linear = packBlocks([...dots, ...entries], inodeSeed);
-  if (linear.firsts.length === 1) return { bytes: linear.buf, indexed: false };
+  // Sizes first: a large directory is never packed linearly only to be thrown away.
+  let linearBytes = recLen(1) + recLen(2);
+  for (let i = 0; i < entries.length && linearBytes <= USABLE; i++) linearBytes += recLen(entries[i]!.name.length);
+  if (linearBytes <= USABLE) return { bytes: packBlocks([...dots, ...entries], inodeSeed).buf, indexed: false };
 
   const hashed = entries.map((e) => ({ e, hash: dirHash(e.name, hashSeed) }));
   hashed.sort((a, b) => a.hash - b.hash || (a.e.name < b.e.name ? -1 : 1));

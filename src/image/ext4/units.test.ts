@@ -1,11 +1,13 @@
 // Unit checks of the pieces with arithmetic worth pinning down: the block allocator's reuse and
-// double-release detection, timestamps outside 1970..2038, and the htree hash (against debugfs).
+// double-release detection, timestamps outside 1970..2038, the htree hash (against debugfs), and
+// the sliced CRC32C against the standard check value and a byte-at-a-time CRC.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isWalkError } from "../../lib/errors.js";
 import { BlockAllocator } from "./allocator.js";
 import { join } from "node:path";
 import { Ext4Builder } from "./builder.js";
+import { crc32c } from "./crc32c.js";
 import { dirHash } from "./dirhash.js";
 import { encodeTime } from "./inode.js";
 import { debugfs, dir, tempDir } from "./testing.js";
@@ -61,5 +63,24 @@ test("the htree hash matches debugfs's half_md4 (unsigned) for every name length
     });
   } finally {
     await cleanup();
+  }
+});
+
+test("crc32c gives the standard check value and equals a byte-at-a-time CRC at every length and offset", () => {
+  assert.equal((crc32c(0xffffffff, Buffer.from("123456789")) ^ 0xffffffff) >>> 0, 0xe3069283);
+  const bytewise = (crc: number, data: Uint8Array, start: number, end: number): number => {
+    let c = crc >>> 0;
+    for (let i = start; i < end; i++) {
+      c ^= data[i]!;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (0x82f63b78 ^ (c >>> 1)) >>> 0 : c >>> 1;
+    }
+    return c >>> 0;
+  };
+  const data = Buffer.alloc(300);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 151 + 7) & 0xff;
+  for (const seed of [0, 0xffffffff, 0x12345678]) {
+    for (let start = 0; start < 9; start++) {
+      for (let end = start; end <= data.length; end += 13) assert.equal(crc32c(seed, data, start, end), bytewise(seed, data, start, end), `seed ${seed} bytes ${start}..${end}`);
+    }
   }
 });
