@@ -148,8 +148,10 @@ export function machineCommands(client: () => WalkClient): Command[] {
     .action(async (o: { all?: boolean; json?: boolean }) => {
       const ms = await client().machines(o.all === true);
       if (o.json) return printJson(ms);
+      // The PORTS column appears when a listed machine publishes ports, as the rest stays narrow.
+      const withPorts = ms.some((m) => (m.net?.ports.length ?? 0) > 0);
       printTable(
-        ["ID", "NAME", "IMAGE", "STATE", "UPTIME", "EXIT", "PORTS", "BACKEND"],
+        ["ID", "NAME", "IMAGE", "STATE", "UPTIME", "EXIT", ...(withPorts ? ["PORTS"] : []), "BACKEND"],
         ms.map((m) => [
           m.id.slice(0, 12),
           m.name,
@@ -157,7 +159,7 @@ export function machineCommands(client: () => WalkClient): Command[] {
           m.restart.pending_at ? `${m.state} (restarting)` : m.state,
           uptime(m),
           m.exit_code !== null ? String(m.exit_code) : m.exit_signal !== null ? `signal ${m.exit_signal}` : "-",
-          portsText(m),
+          ...(withPorts ? [portsText(m)] : []),
           m.backend,
         ]),
       );
