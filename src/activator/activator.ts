@@ -236,6 +236,12 @@ export class Activator {
       this.unrouted[app] = (this.unrouted[app] ?? 0) + 1;
       return sendPage(res, refusalPage(app, undefined, this.retryAfter), {});
     }
+    const warm = app.runtime.tryAcquire();
+    if (warm !== undefined) {
+      app.metrics.requests++;
+      app.metrics.held(0);
+      return forwardHttp(req, res, warm, this.forwardContext(app, warm, 0), this.outcome(app));
+    }
     const ac = new AbortController();
     const onClose = (): void => ac.abort(CLIENT_GONE);
     res.on("close", onClose);

@@ -139,17 +139,22 @@ export class AppRuntime {
     };
   }
 
+  /** The warm path, synchronous: a lease when the backend is ready and a slot is free with nobody queued. */
+  tryAcquire(): Lease | undefined {
+    const st = this.state;
+    if (st.kind !== "ready" || this.inFlight >= this.limits.hardConcurrency || this.slotQueue.length > 0) return undefined;
+    this.inFlight++;
+    return this.lease(st.ready, undefined);
+  }
+
   /**
    * Waits until the backend is ready and a concurrency slot is free, waking the backend if needed.
    * Rejects with a Refusal (queue_full, queue_timeout, wake_failed, wake_timeout) or with
    * `signal`'s reason when the caller gives up (client gone, starting page shown).
    */
   async acquire(signal: AbortSignal): Promise<Lease> {
-    const st = this.state;
-    if (st.kind === "ready" && this.inFlight < this.limits.hardConcurrency && this.slotQueue.length === 0) {
-      this.inFlight++;
-      return this.lease(st.ready, undefined);
-    }
+    const now = this.tryAcquire();
+    if (now !== undefined) return now;
     if (this.waiting >= this.limits.queueLimit) throw new Refusal("queue_full");
     this.waiting++;
     this.cancelIdle();
@@ -286,7 +291,7 @@ export class AppRuntime {
       }
       const ready: Ready = {
         target: { host: result.host, port: result.port },
-        agent: new Agent({ keepAlive: true, maxSockets: this.limits.hardConcurrency }),
+        agent: new Agent({ keepAlive: true, maxSockets: this.limits.hardConcurrency, noDelay: true }),
         info: { kind: result.kind, durMs: performance.now() - started },
         readyAt: performance.now(),
         leases: 0,
