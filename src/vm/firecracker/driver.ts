@@ -3,10 +3,9 @@
 // SIGKILL, pause/resume/snapshot, and re-attach after a daemon restart. Cleans up its own
 // sockets and jail; never touches the drives' contents, the console log, networking or the DB.
 import { promises as fs } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { WalkError, asWalkError, type Logger } from "../../lib/index.js";
 import { isSameProcessAlive, readProcessStat } from "../proc.js";
-import { adoptVmm, claimSocketPath, describeExit, keepingAlive, removeSocket, spawnVmm, tailOf, waitForSocket, type VmmProcess } from "../process.js";
+import { adoptVmm, claimSocketPath, describeExit, keepingAlive, removeSocket, spawnVmm, stopGracefully, tailOf, waitForSocket, type VmmProcess } from "../process.js";
 import { DEFAULT_STOP_TIMEOUT_MS, timeoutsOf, validateMachineSpec } from "../spec.js";
 import type { MachineSpec, SnapshotFiles, StartOptions, VmDriver, VmExit, VmHandle, VmRecord, VmState } from "../types.js";
 import { FirecrackerApiClient } from "./api-client.js";
@@ -185,24 +184,18 @@ class FirecrackerVm implements VmHandle {
 
   async stop(opts: { timeoutMs?: number } = {}): Promise<VmExit> {
     if (!this.finished) return { code: null, signal: null };
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-    if (this.current === "running" || this.current === "paused") {
-      try {
+    return stopGracefully({
+      state: this.current,
+      finished: this.finished,
+      askShutdown: async () => {
         // A paused guest cannot react to the key press.
         if (this.current === "paused") await this.api().send(rq.patchVm("Resumed"));
         await this.api().send(rq.action("SendCtrlAltDel"));
-      } catch (err) {
-        // The VMM may already be going away; the wait below tells.
-        this.log?.debug({ err, machine: this.spec.id }, "SendCtrlAltDel failed");
-      }
-    }
-    if (this.current !== "unbooted" && this.current !== "starting") {
-      const ac = new AbortController();
-      const graceful = await keepingAlive(Promise.race([this.finished, sleep(timeoutMs, undefined, { signal: ac.signal }).catch(() => undefined)]));
-      ac.abort();
-      if (graceful) return graceful;
-    }
-    return this.kill();
+      },
+      onAskFailed: (err) => this.log?.debug({ err, machine: this.spec.id }, "SendCtrlAltDel failed"),
+      kill: () => this.kill(),
+      timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+    });
   }
 
   async kill(): Promise<VmExit> {
