@@ -2,11 +2,13 @@
 // upstream (an nginx server block returning a fixed body) in the same run, wrk as the client:
 // requests/s and p50/p99 latency per proxy, median of --runs alternating runs, and the ratios
 // against the goals (>= 0.6x nginx throughput, <= 1.5x its p99). nginx gets --nginx-workers
-// workers (default 1: the activator is one node thread). Then the cold path (see cold.ts).
+// workers (default 1: the activator is one node thread). A bare node:http proxy runs too, as
+// the floor of what node's HTTP stack allows (see floor.ts). Then the cold path (see cold.ts).
 //   node dist/bench/activator/run.js [--seconds 5] [--connections 32] [--runs 3] [--nginx-workers 1] [--cold-runs 5]
 import { parseArgs } from "node:util";
 import { Activator, type AppBackend } from "../../src/activator/index.js";
 import { TestBackend, unusedPort } from "../../src/activator/testing.js";
+import { startFloorProxy } from "./floor.js";
 import { measureCold, type ColdBackendFactory, type ColdKind } from "./cold.js";
 import { Nginx, UPSTREAM_BODY } from "./nginx.js";
 import { wrk, type WrkResult } from "./wrk.js";
@@ -52,31 +54,39 @@ async function main(): Promise<void> {
   const ports = { upstream: await unusedPort(), proxy: await unusedPort() };
   const nginx = await Nginx.start(ports, nginxWorkers);
   const activator = await Activator.start({}, [{ name: "bench", backend: fixedBackend(ports.upstream), limits: { idleTimeoutMs: null, hardConcurrency: 1024, softConcurrency: 1024, queueLimit: 4096 } }]);
+  const floor = await startFloorProxy(ports.upstream);
   const viaActivator: WrkResult[] = [];
   const viaNginx: WrkResult[] = [];
+  const viaFloor: WrkResult[] = [];
   try {
     const opts = { seconds, connections, threads: 2, host: "bench.localhost" };
     // Warm both paths (the activator's first request wakes its backend; pools fill).
     await wrk(`http://127.0.0.1:${activator.address.port}/`, { ...opts, seconds: 1 });
     await wrk(`http://127.0.0.1:${ports.proxy}/`, { ...opts, seconds: 1 });
+    await wrk(`http://127.0.0.1:${floor.port}/`, { ...opts, seconds: 1 });
     for (let i = 0; i < runs; i++) {
       viaActivator.push(await wrk(`http://127.0.0.1:${activator.address.port}/`, opts));
       viaNginx.push(await wrk(`http://127.0.0.1:${ports.proxy}/`, opts));
+      viaFloor.push(await wrk(`http://127.0.0.1:${floor.port}/`, opts));
     }
   } finally {
     await activator.close();
+    await floor.close();
     await nginx.stop();
   }
-  const errors = [...viaActivator, ...viaNginx].reduce((s, r) => s + r.errors, 0);
+  const errors = [...viaActivator, ...viaNginx, ...viaFloor].reduce((s, r) => s + r.errors, 0);
   const a = summary(viaActivator);
   const n = summary(viaNginx);
+  const f = summary(viaFloor);
   console.log(`warm path, ${connections} connections, ${seconds} s x ${runs} runs (median), nginx workers ${nginxWorkers}:`);
   console.log(`  activator  ${fmt(a)}`);
   console.log(`  nginx      ${fmt(n)}`);
+  console.log(`  node floor ${fmt(f)}   (bare node:http pipe proxy)`);
   const tput = a.rps / n.rps;
   const p99 = a.p99Ms / n.p99Ms;
   console.log(`  throughput ratio ${tput.toFixed(2)}x (goal >= 0.60x) ${tput >= 0.6 ? "met" : "NOT met"}`);
   console.log(`  p99 ratio        ${p99.toFixed(2)}x (goal <= 1.50x) ${p99 <= 1.5 ? "met" : "NOT met"}`);
+  console.log(`  activator / node floor: throughput ${(a.rps / f.rps).toFixed(2)}x, p99 ${(a.p99Ms / f.p99Ms).toFixed(2)}x`);
   if (errors > 0) console.log(`  errors (non-2xx or socket): ${errors}`);
 
   if (coldRuns > 0) {

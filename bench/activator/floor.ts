@@ -1,0 +1,28 @@
+// The node:http floor for the warm-path comparison: the smallest correct-enough proxy node can be
+// (keep-alive agent, pipe both ways, headers passed as they are; no routing, no rewriting, no
+// accounting). Its distance to nginx is node's HTTP stack; the activator's distance to it is the
+// activator's own cost. Benchmark use only.
+import { Agent, createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export async function startFloorProxy(upstreamPort: number): Promise<{ port: number; close(): Promise<void> }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024, noDelay: true });
+  const server: Server = createServer((req, res) => {
+    const up = request({ host: "127.0.0.1", port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        agent.destroy();
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
