@@ -135,4 +135,17 @@ export const MIGRATIONS: readonly string[] = [
     value  TEXT NOT NULL
   ) STRICT;
 `,
+  // Apps (src/apps): one row per deployed walk.toml and the machine serving it.
+  `
+  CREATE TABLE apps (
+    name                 TEXT PRIMARY KEY,          -- a DNS label, answers on <name>.localhost
+    spec                 TEXT NOT NULL,             -- JSON of the validated walk.toml (AppSpec)
+    generation           INTEGER NOT NULL,          -- bumped by every deploy
+    machine_id           TEXT,                      -- the machine serving the app, null until first wake
+    machine_generation   INTEGER,                   -- the generation that machine was created for
+    snapshot_generation  INTEGER,                   -- the generation a valid suspend snapshot belongs to
+    created_at           TEXT NOT NULL,
+    updated_at           TEXT NOT NULL
+  ) STRICT;
+`,
 ];

@@ -1,0 +1,132 @@
+// Apps through the real activator, with machines played by loopback servers (apps-fixture.ts):
+// deploy, cold wake with timing headers, single-flight under 50 concurrent requests, idle stop and
+// re-wake, a deploy that replaces a running machine, rm, and the failure pages (404, 502, 503).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Activator } from "../../src/activator/index.js";
+import { eventually, fetchVia, unusedPort } from "../../src/activator/testing.js";
+import { AppRepository } from "../../src/apps/store.js";
+import { AppService } from "../../src/apps/service.js";
+import { openDatabase } from "../../src/store/index.js";
+import { isWalkError } from "../../src/lib/index.js";
+import { FakeMachines, captureLogger } from "./apps-fixture.js";
+
+async function setup(t: import("node:test").TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), "walk-apps-"));
+  const db = openDatabase(join(dir, "walk.db"));
+  const port = await unusedPort();
+  const machines = new FakeMachines(port);
+  const { log, lines } = captureLogger();
+  const apps = new AppService({ repo: new AppRepository(db), machines, log, stopTimeoutMs: 100 });
+  const activator = await Activator.start({ logger: log, defaults: { cooldownMs: 0 } });
+  await apps.attach(activator);
+  t.after(async () => {
+    apps.close();
+    await activator.close();
+    await machines.closeAll();
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const toml = (name: string, image: string, extra = "") => `name = "${name}"\nimage = "${image}"\n[[services]]\ninternal_port = ${port}\n${extra}\n`;
+  const get = (host: string, path = "/") => fetchVia(activator.address.port, host, { path });
+  return { apps, machines, activator, lines, toml, get, db };
+}
+
+test("apps: deploy, cold wake with timing headers, 50 concurrent cold requests share one machine, idle stop and wake again", async (t) => {
+  const { apps, machines, toml, get } = await setup(t);
+  const { app, rollout } = await apps.deploy(toml("web", "img:v1", "idle_timeout = 1"));
+  assert.equal(app.generation, 1);
+  assert.equal(rollout, "recorded");
+  assert.equal(machines.creates, 0, "a min_machines = 0 app boots nothing at deploy");
+  assert.deepEqual(apps.list().map((a) => a.name), ["web"]);
+
+  const rs = await Promise.all(Array.from({ length: 50 }, () => get("web.localhost")));
+  for (const r of rs) {
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "v1 0");
+  }
+  assert.equal(machines.creates, 1);
+  assert.equal(machines.starts, 1);
+  assert.ok(rs.every((r) => /^boot;dur=\d/.test(String(r.headers["x-walk-wake"]))), "every cold request shows the boot it waited for");
+  assert.equal(apps.inspect("web").machineGeneration, 1);
+
+  const warm = await get("web.localhost");
+  assert.equal(warm.headers["x-walk-wake"], "warm");
+
+  await eventually("the idle app's machine stops", () => machines.stops === 1, 10_000);
+  assert.equal(machines.running().length, 0);
+  const again = await get("web.localhost");
+  assert.equal(again.status, 200);
+  assert.match(String(again.headers["x-walk-wake"]), /^boot;/);
+  assert.equal(machines.creates, 1, "the stopped machine is started again, not recreated");
+  assert.equal(machines.starts, 2);
+});
+
+test("apps: a deploy of a new image replaces the running machine and the next request serves it; rm removes it", async (t) => {
+  const { apps, machines, activator, toml, get } = await setup(t);
+  await apps.deploy(toml("web", "img:v1", `autostop = false`));
+  assert.equal((await get("web.localhost", "/count")).body, "v1 1");
+  const first = apps.inspect("web").machineId!;
+
+  const { app, rollout } = await apps.deploy(toml("web", "img:v2", `autostop = false`));
+  assert.equal(rollout, "replaced");
+  assert.equal(app.generation, 2);
+  assert.notEqual(app.machineId, first);
+  assert.equal(machines.inspect(first).state, "destroyed", "the old machine is removed once the new one runs");
+  // The activator learns that the old machine ended from its `ended` promise (polled).
+  await eventually("the activator lets go of the old machine", () => activator.status("web")?.state === "stopped");
+  const r = await get("web.localhost", "/count");
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "v2 1", "served by the new machine, whose state starts fresh");
+
+  await apps.remove("web");
+  assert.deepEqual(apps.list(), []);
+  assert.equal(machines.inspect(app.machineId!).state, "destroyed");
+  assert.equal((await get("web.localhost")).status, 404);
+  await assert.rejects(apps.remove("web"), (e: unknown) => isWalkError(e, "not_found"));
+});
+
+test("apps: a stopped app's deploy is only recorded, and the next wake uses the new generation", async (t) => {
+  const { apps, machines, toml, get } = await setup(t);
+  await apps.deploy(toml("web", "img:v1", "idle_timeout = 1"));
+  assert.equal((await get("web.localhost")).body, "v1 0");
+  await eventually("the idle app's machine stops", () => machines.stops === 1, 10_000);
+  const old = apps.inspect("web").machineId!;
+  const { rollout } = await apps.deploy(toml("web", "img:v2", "idle_timeout = 1"));
+  assert.equal(rollout, "recorded");
+  const r = await get("web.localhost");
+  assert.equal(r.body, "v2 0");
+  assert.equal(machines.inspect(old).state, "destroyed", "the old generation's machine is removed at the wake");
+});
+
+test("apps: unknown host 404, a crashing workload 502 with its console in walkd's log, a never-listening app 503 after the wake budget", async (t) => {
+  const { apps, toml, get, lines } = await setup(t);
+  assert.equal((await get("nope.localhost")).status, 404);
+
+  await apps.deploy(toml("boom", "crash:panic: cannot open database"));
+  const crashed = await get("boom.localhost");
+  assert.equal(crashed.status, 502);
+  assert.ok(!crashed.body.includes("cannot open database"), "the machine's log is not in the response");
+  await eventually("the failure is logged with the console's last lines", () => lines.some((l) => JSON.stringify(l.lastLogs ?? "").includes("panic: cannot open database")));
+
+  await apps.deploy(toml("mute", "never", "wake_timeout = 1"));
+  const mute = await get("mute.localhost");
+  assert.equal(mute.status, 503);
+  assert.ok(mute.headers["retry-after"] !== undefined, "503 carries Retry-After");
+});
+
+test("apps: a bad walk.toml or a hostname another app owns is refused with nothing recorded", async (t) => {
+  const { apps, machines, toml, get } = await setup(t);
+  await assert.rejects(apps.deploy(`name = "web"\nimage = "img:v1"\n`, "web.toml"), (e: unknown) => isWalkError(e, "invalid_argument") && /^web\.toml: services: is required/.test(e.message));
+  assert.deepEqual(apps.list(), []);
+
+  await apps.deploy(toml("a", "img:a", `hostnames = ["shop.test"]`));
+  await assert.rejects(apps.deploy(toml("b", "img:b", `hostnames = ["shop.test"]`)), (e: unknown) => isWalkError(e, "conflict") && /shop\.test is already routed to app a/.test(e.message));
+  await assert.rejects(apps.deploy(toml("b", "img:b", `hostnames = ["a.localhost"]`)), (e: unknown) => isWalkError(e, "conflict") && /a\.localhost is already routed to app a/.test(e.message));
+  assert.deepEqual(apps.list().map((a) => a.name), ["a"]);
+  assert.equal(machines.creates, 0);
+  assert.equal((await get("shop.test")).body, "a 0", "the configured hostname routes to its app");
+});

@@ -1,0 +1,133 @@
+// A stand-in for the machine orchestrator in the app tests: each "machine" is a real HTTP server
+// on its own loopback address (127.0.0.N, so generations never share an address), started by
+// start() after a short "boot". What it serves comes from its image reference:
+//   img:<text>     answers every request with <text> (and counts: GET /count increments)
+//   crash:<text>   prints <text> on its console and ends at once without listening
+//   never          runs, but never listens
+// Used by tests only.
+import { createServer, type Server } from "node:http";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { WalkError, type Logger } from "../../src/lib/index.js";
+import type { AppMachineRequest, AppMachineView, AppMachines } from "../../src/apps/machines.js";
+
+interface FakeMachine {
+  view: AppMachineView;
+  req: AppMachineRequest;
+  server: Server | undefined;
+  console: string[];
+  port: number;
+}
+
+export class FakeMachines implements AppMachines {
+  readonly machines = new Map<string, FakeMachine>();
+  creates = 0;
+  starts = 0;
+  stops = 0;
+  private next = 2;
+
+  constructor(
+    /** The port each machine's workload listens on (the service's internal_port). */
+    private readonly port: number,
+    private readonly bootMs = 80,
+  ) {}
+
+  running(): FakeMachine[] {
+    return [...this.machines.values()].filter((m) => m.view.state === "started");
+  }
+
+  async create(req: AppMachineRequest): Promise<AppMachineView> {
+    this.creates++;
+    const id = (this.next++).toString(16).padStart(32, "0");
+    const m: FakeMachine = { view: { id, name: req.name, state: "created", net: { ip: `127.0.0.${this.next}` }, last_error: null }, req, server: undefined, console: [], port: this.port };
+    this.machines.set(id, m);
+    return req.start ? this.start(id) : { ...m.view };
+  }
+
+  async start(ref: string): Promise<AppMachineView> {
+    const m = this.get(ref);
+    if (m.view.state === "started") return { ...m.view };
+    this.starts++;
+    m.view.state = "started";
+    await new Promise((r) => setTimeout(r, this.bootMs));
+    const image = m.req.image;
+    if (image.startsWith("crash:")) {
+      m.console.push(image.slice("crash:".length));
+      setTimeout(() => (m.view.state = "failed"), 20);
+    } else if (image.startsWith("img:")) {
+      let count = 0;
+      const s = createServer((req, res) => {
+        if (req.url === "/count") count++;
+        res.end(`${image.slice(4)} ${count}`);
+      });
+      await new Promise<void>((r) => s.listen(m.port, m.view.net!.ip, r));
+      m.server = s;
+    }
+    return { ...m.view };
+  }
+
+  async stop(ref: string): Promise<AppMachineView> {
+    const m = this.get(ref);
+    if (m.view.state === "started") this.stops++;
+    await this.halt(m, "stopped");
+    return { ...m.view };
+  }
+
+  async remove(ref: string): Promise<AppMachineView> {
+    const m = this.get(ref);
+    await this.halt(m, "destroyed");
+    return { ...m.view };
+  }
+
+  inspect(ref: string): AppMachineView {
+    return { ...this.get(ref).view };
+  }
+
+  async wait(ref: string, _state: "exited", timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    const m = this.get(ref);
+    const deadline = Date.now() + timeoutMs;
+    while (m.view.state === "started" || m.view.state === "starting") {
+      if (signal?.aborted) throw new WalkError("canceled", "the wait was canceled");
+      if (Date.now() > deadline) throw new WalkError("timeout", "wait timed out");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { ...m.view };
+  }
+
+  async *logs(ref: string): AsyncGenerator<Buffer> {
+    const m = this.get(ref);
+    for (const line of m.console) yield Buffer.from(line + "\n");
+  }
+
+  async closeAll(): Promise<void> {
+    for (const m of this.machines.values()) await this.halt(m, m.view.state === "destroyed" ? "destroyed" : "stopped");
+  }
+
+  private async halt(m: FakeMachine, state: AppMachineView["state"]): Promise<void> {
+    m.view.state = state;
+    const s = m.server;
+    m.server = undefined;
+    if (s) await new Promise<void>((r) => {
+      s.close(() => r());
+      s.closeAllConnections();
+    });
+  }
+
+  private get(ref: string): FakeMachine {
+    const m = this.machines.get(ref);
+    if (m === undefined) throw new WalkError("not_found", `no machine ${ref}`);
+    return m;
+  }
+}
+
+/** A logger whose JSON lines are kept in `lines`. */
+export function captureLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString("utf8").split("\n")) if (l.length > 0) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { log: pino({ level: "info" }, sink), lines };
+}
