@@ -252,7 +252,7 @@ export class Activator {
       res.off("close", onClose);
     });
     if ("page" in held) {
-      if (held.page !== undefined && !res.destroyed) sendPage(res, held.page, timingHeaders(undefined, held.heldMs));
+      if (held.page !== undefined && !res.destroyed) sendPage(res, held.page, timingHeaders("none", held.heldMs));
       return;
     }
     if (res.destroyed) return held.lease.release();
@@ -271,7 +271,7 @@ export class Activator {
     socket.once("close", onClose);
     const held = await this.hold(app, ac.signal).finally(() => socket.off("close", onClose));
     if ("page" in held) {
-      if (held.page !== undefined && !socket.destroyed) sendRawPage(socket, held.page, timingHeaders(undefined, held.heldMs));
+      if (held.page !== undefined && !socket.destroyed) sendRawPage(socket, held.page, timingHeaders("none", held.heldMs));
       return;
     }
     if (socket.destroyed) return held.lease.release();

@@ -100,7 +100,8 @@ test("a backend that never listens: 503 with Retry-After after the wake budget, 
       assert.equal(r.status, 503);
       assert.equal(r.headers["retry-after"], "7");
       assert.match(r.body, /did not become ready in time/);
-      assert.equal(r.headers["x-walk-wake"], "warm");
+      assert.equal(r.headers["x-walk-wake"], "none");
+      assert.match(String(r.headers["x-walk-ready-ms"]), /^\d+\.\d$/);
     }
     assert.equal(b.wakes, 1);
     await eventually("cleanup idle", () => b.idles === 1 && a.status("shop")?.state === "stopped");
