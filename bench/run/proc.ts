@@ -19,6 +19,18 @@ export async function cpuMsOf(pid: number): Promise<number | undefined> {
   return f ? (Number(f[11]) + Number(f[12])) * TICK_MS : undefined;
 }
 
+/** When a process started, in ms of system uptime (10 ms resolution), to compare with uptimeMs(). */
+export async function startUptimeMsOf(pid: number): Promise<number | undefined> {
+  const f = await statFields(pid);
+  // starttime is field 22 of stat(5), in ticks since boot.
+  return f ? Number(f[19]) * TICK_MS : undefined;
+}
+
+/** The system's uptime now, in ms (/proc/uptime has 10 ms resolution). */
+export async function uptimeMs(): Promise<number> {
+  return Number((await readFile("/proc/uptime", "utf8")).split(" ")[0]) * 1000;
+}
+
 /** CPU time of the reaped children of this process (the CLIs the bench ran), in ms. */
 export async function reapedChildrenCpuMs(): Promise<number> {
   const f = await statFields("self");

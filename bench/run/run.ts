@@ -29,7 +29,7 @@ import { buildTestBase } from "../../test/harness/qemu.js";
 import { buildScriptImage } from "../../test/integration/machine-fixture.js";
 import { FirstOutputWatcher } from "./console-watch.js";
 import { handBoot, type HandBoot } from "./hand-qemu.js";
-import { cpuMsOf, pidsWithArgs, reapedChildrenCpuMs, rssOf, type Rss } from "./proc.js";
+import { cpuMsOf, pidsWithArgs, reapedChildrenCpuMs, rssOf, startUptimeMsOf, uptimeMs, type Rss } from "./proc.js";
 import { startWalkd, type BenchDaemon } from "./walkd.js";
 
 const { values } = parseArgs({
@@ -108,8 +108,9 @@ interface Env {
 }
 
 interface WalkRun {
-  /** From spawning `walk run -d`: its exit (the machine is started), started_at, first output on the console, first output through `walk logs -f`. */
+  /** From spawning `walk run -d`: its exit (the machine is started), started_at, QEMU's spawn, first output on the console, first output through `walk logs -f`. */
   cliMs: number;
+  qemuSpawnMs: number | undefined;
   startedMs: number;
   firstMs: number;
   logsMs: number | undefined;
@@ -120,14 +121,15 @@ async function machineOf(env: Env, id: string): Promise<MachineWire> {
   return withTimeout(env.walkd.client.machine(id), CALL_MS, `inspect ${id}`);
 }
 
-async function walkRunDetached(env: Env, name: string, args: string[]): Promise<{ id: string; cliMs: number; t0: number; wall0: number; cliCpu: number }> {
+async function walkRunDetached(env: Env, name: string, args: string[]): Promise<{ id: string; cliMs: number; t0: number; wall0: number; up0: number; cliCpu: number }> {
   const child0 = await reapedChildrenCpuMs();
+  const up0 = await uptimeMs();
   const wall0 = Date.now();
   const t0 = performance.now();
   const r = await runCli(env.walkd.socketPath, ["run", "-d", "--net", "none", "--memory", `${MEM_MIB}M`, "--name", name, env.image, ...(args.length ? ["--", ...args] : [])], { timeoutMs: BOOT_MS });
   const cliMs = performance.now() - t0;
   if (r.code !== 0 || !/^[0-9a-f]{32}\n$/.test(r.stdout)) throw new Error(`walk run -d --name ${name} exited ${r.code}: ${r.stdout}${r.stderr}`);
-  return { id: r.stdout.trim(), cliMs, t0, wall0, cliCpu: (await reapedChildrenCpuMs()) - child0 };
+  return { id: r.stdout.trim(), cliMs, t0, wall0, up0, cliCpu: (await reapedChildrenCpuMs()) - child0 };
 }
 
 async function walkBoot(env: Env, name: string): Promise<WalkRun> {
@@ -136,6 +138,7 @@ async function walkBoot(env: Env, name: string): Promise<WalkRun> {
   // What a user does next; it starts while the guest still boots.
   const logs = followLogs(env.walkd.socketPath, name, BOOT_MS);
   const pid = (await machineOf(env, run.id)).vm?.pid;
+  const spawnedAt = pid === undefined ? undefined : await startUptimeMsOf(pid);
   const at = await env.watcher.firstOutput(run.id, BOOT_MS);
   const [walkd1, qemu] = await Promise.all([cpuMsOf(env.walkd.pid), pid === undefined ? undefined : cpuMsOf(pid)]);
   const logsAt = await logs;
@@ -144,6 +147,7 @@ async function walkBoot(env: Env, name: string): Promise<WalkRun> {
   await withTimeout(env.walkd.client.removeMachine(run.id, true), CALL_MS, `rm ${name}`);
   return {
     cliMs: run.cliMs,
+    qemuSpawnMs: spawnedAt === undefined ? undefined : spawnedAt - run.up0,
     startedMs: Date.parse(end.started_at ?? "") - run.wall0,
     firstMs: at - run.t0,
     logsMs: logsAt === undefined ? undefined : logsAt - run.t0,
@@ -166,16 +170,24 @@ async function handRun(env: Env, i: number): Promise<HandBoot & { mkfsMs: number
   }
 }
 
-/** Median of a few samples of walkd's memory, 200 ms apart (V8's heap moves between them). */
-async function walkdRss(env: Env, samples = 10): Promise<Rss> {
-  const got: Rss[] = [];
+interface WalkdMemory {
+  /** V8 heap in use plus memory held outside it (Buffers), after a full GC: what walkd keeps alive. */
+  liveKib: number;
+  rssKib: number;
+  anonKib: number;
+}
+
+/** Medians of a few samples, each right after a full GC in walkd, 300 ms apart. */
+async function walkdMemory(env: Env, samples = 5): Promise<WalkdMemory> {
+  const got: WalkdMemory[] = [];
   for (let i = 0; i < samples; i++) {
-    const r = await rssOf(env.walkd.pid);
-    if (r) got.push(r);
-    await sleep(200);
+    const m = await env.walkd.memory();
+    const rss = await rssOf(env.walkd.pid);
+    if (!rss) throw new Error("walkd is gone");
+    got.push({ liveKib: (m.heapUsed + m.external) / 1024, rssKib: rss.rssKib, anonKib: rss.anonKib });
+    await sleep(300);
   }
-  if (got.length === 0) throw new Error("walkd is gone");
-  return { rssKib: median(got.map((r) => r.rssKib)), anonKib: median(got.map((r) => r.anonKib)) };
+  return { liveKib: median(got.map((g) => g.liveKib)), rssKib: median(got.map((g) => g.rssKib)), anonKib: median(got.map((g) => g.anonKib)) };
 }
 
 /** The -append walk gave QEMU, from its command line, to check the hand-run guest gets the same. */
@@ -211,9 +223,22 @@ async function idleWarmUp(env: Env): Promise<void> {
   await withTimeout(env.walkd.client.removeMachine(idle.id, true), CALL_MS, "rm warm-idle");
 }
 
+/** The CLI's own floor: `walk version` is node's start-up, the CLI's modules and one API call. */
+async function cliFloor(env: Env): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const r = await runCli(env.walkd.socketPath, ["version"], { timeoutMs: CALL_MS });
+    if (r.code !== 0) throw new Error(`walk version exited ${r.code}: ${r.stderr}`);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
 async function bootComparison(env: Env): Promise<WalkRun[]> {
   console.log(`\n== 1. walk run -d vs hand-written QEMU, ${RUNS} runs each, alternating; load ${load()}`);
-  console.log("run who   first-output  logs-f  cli-exit  started  |  cpu: cli  walkd  qemu   (s)");
+  console.log("seconds from spawning `walk run -d` (walk) or qemu-system-x86_64 (hand); qemu-spawn has 20 ms resolution");
+  console.log("run who   first-output  logs-f  qemu-spawn  started  cli-exit  |  cpu: cli  walkd  qemu");
   const walk: WalkRun[] = [];
   const hand: Array<HandBoot & { mkfsMs: number }> = [];
   for (let i = 0; i < RUNS; i++) {
@@ -222,11 +247,11 @@ async function bootComparison(env: Env): Promise<WalkRun[]> {
       if (who === "walk") {
         const w = await walkBoot(env, `bench-w${i}`);
         walk.push(w);
-        console.log(`${String(i + 1).padStart(3)} walk  ${sec(w.firstMs).padStart(12)}  ${sec(w.logsMs).padStart(6)}  ${sec(w.cliMs).padStart(8)}  ${sec(w.startedMs).padStart(7)}  |       ${sec(w.cpu.cli)}  ${sec(w.cpu.walkd)}  ${sec(w.cpu.qemu)}`);
+        console.log(`${String(i + 1).padStart(3)} walk  ${sec(w.firstMs).padStart(12)}  ${sec(w.logsMs).padStart(6)}  ${sec(w.qemuSpawnMs).padStart(10)}  ${sec(w.startedMs).padStart(7)}  ${sec(w.cliMs).padStart(8)}  |       ${sec(w.cpu.cli)}  ${sec(w.cpu.walkd)}  ${sec(w.cpu.qemu)}`);
       } else {
         const h = await handRun(env, i);
         hand.push(h);
-        console.log(`${String(i + 1).padStart(3)} hand  ${sec(h.firstOutputMs).padStart(12)}       -         -        -  |          -     -  ${sec(h.qemuCpuMs)}   (state disk mkfs before spawn ${sec(h.mkfsMs)})`);
+        console.log(`${String(i + 1).padStart(3)} hand  ${sec(h.firstOutputMs).padStart(12)}       -        0.00        -         -  |          -     -  ${sec(h.qemuCpuMs)}   (state disk mkfs before spawn ${sec(h.mkfsMs)})`);
       }
     }
   }
@@ -239,6 +264,12 @@ async function bootComparison(env: Env): Promise<WalkRun[]> {
   const hCpu = median(hand.map((h) => h.qemuCpuMs ?? NaN));
   console.log(`median to first output: walk ${sec(wFirst)} s (console), ${sec(wLogs)} s (walk logs -f); hand ${sec(hFirst)} s (pipe)`);
   console.log(`ratio walk/hand: ${(wFirst / hFirst).toFixed(2)} at the console (goal <= 1.10), ${(wLogs / hFirst).toFixed(2)} as walk logs -f shows it`);
+  const spawned = walk.flatMap((w) => (w.qemuSpawnMs === undefined ? [] : [{ before: w.qemuSpawnMs, boot: w.firstMs - w.qemuSpawnMs }]));
+  if (spawned.length > 0) {
+    const boot = median(spawned.map((s) => s.boot));
+    console.log(`walk's split (medians): ${sec(median(spawned.map((s) => s.before)))} s to QEMU's spawn (CLI start, API, create, state disk), then ${sec(boot)} s QEMU spawn to first output (hand ${sec(hFirst)}: ratio ${(boot / hFirst).toFixed(2)})`);
+    console.log(`the CLI's floor, \`walk version\` (node start-up, the CLI's modules, one API call), median of ${RUNS}: ${sec(await cliFloor(env))} s`);
+  }
   console.log(`median cpu to first output: walk ${sec(wCpu)} s (cli + walkd + qemu; qemu alone ${sec(wQemuCpu)}), hand ${sec(hCpu)} s (qemu), ratio ${(wCpu / hCpu).toFixed(2)}`);
   console.log(`hand: median mkfs of a fresh ${DISK_MIB} MiB state disk, before its spawn: ${sec(median(hand.map((h) => h.mkfsMs)))} s (walk does the same inside its start); load ${load()}`);
   return walk;
@@ -265,19 +296,22 @@ async function concurrentStart(env: Env): Promise<MachineWire[]> {
   return machines;
 }
 
-async function memory(env: Env, before: Rss, machines: MachineWire[]): Promise<void> {
-  console.log(`\n== 3. host memory per idle machine (${machines.length} idle machines, each ${MEM_MIB} MiB, sleeping)`);
-  // Past the start: several console polls per machine, and V8 has had time to collect.
+async function memory(env: Env, before: WalkdMemory, machines: MachineWire[]): Promise<void> {
+  console.log(`\n== 3. host memory per idle machine (${machines.length} idle machines, each ${MEM_MIB} MiB, sleeping); walkd measured after a full GC`);
+  // Past the start: many console polls per machine.
   await sleep(5000);
-  const after = await walkdRss(env);
+  const after = await walkdMemory(env);
   const qemu: Rss[] = [];
   for (const m of machines) {
     const r = m.vm ? await rssOf(m.vm.pid) : undefined;
     if (r) qemu.push(r);
   }
   const n = machines.length;
-  console.log(`walkd RSS     ${(before.rssKib / 1024).toFixed(1)} MiB idle -> ${(after.rssKib / 1024).toFixed(1)} MiB with ${n}: ${((after.rssKib - before.rssKib) / n).toFixed(0)} KiB per machine`);
-  console.log(`walkd RssAnon ${(before.anonKib / 1024).toFixed(1)} MiB idle -> ${(after.anonKib / 1024).toFixed(1)} MiB with ${n}: ${((after.anonKib - before.anonKib) / n).toFixed(0)} KiB per machine`);
+  const line = (what: string, a: number, b: number): void =>
+    console.log(`${what.padEnd(36)} ${(a / 1024).toFixed(1).padStart(6)} MiB with none -> ${(b / 1024).toFixed(1).padStart(6)} MiB with ${n}: ${((b - a) / n).toFixed(0).padStart(5)} KiB per machine`);
+  line("walkd live JS (heap used + external)", before.liveKib, after.liveKib);
+  line("walkd VmRSS", before.rssKib, after.rssKib);
+  line("walkd RssAnon", before.anonKib, after.anonKib);
   console.log(`for context, not walk's share: QEMU RSS per machine median ${(median(qemu.map((q) => q.rssKib)) / 1024).toFixed(1)} MiB (anon ${(median(qemu.map((q) => q.anonKib)) / 1024).toFixed(1)} MiB), over ${qemu.length}`);
   console.log("walk runs no other host process per machine (no shim, no log copier): walkd reads each console file itself");
 }
@@ -341,7 +375,7 @@ async function main(): Promise<void> {
     row("1 machine: walk run -d returned", single.map((w) => w.cliMs));
     row("1 machine: started (started_at)", single.map((w) => w.startedMs));
     row("1 machine: first output on the console", single.map((w) => w.firstMs));
-    const before = await walkdRss(env);
+    const before = await walkdMemory(env);
     const machines = await concurrentStart(env);
     await memory(env, before, machines);
     console.log(`\nload average at the end ${load()}`);
