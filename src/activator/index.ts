@@ -5,3 +5,4 @@ export type { AppStatus, AppState } from "./app-runtime.js";
 export type { ActivatorMetricsSnapshot, AppMetricsSnapshot, HistogramSnapshot, RefusalCause } from "./metrics.js";
 export { HISTOGRAM_BOUNDS_MS } from "./metrics.js";
 export { DEFAULT_APP_LIMITS, DEFAULT_UPSTREAM_TIMEOUTS, type AppBackend, type AppLimits, type AppRoute, type BackendTarget, type HealthCheck, type StartingPageOptions, type UpstreamTimeouts, type WakeKind, type WakeResult } from "./types.js";
+export { canonicalHostname, hostFromHeader, isDnsLabel } from "./hostname.js";

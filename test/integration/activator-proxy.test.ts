@@ -332,3 +332,24 @@ test("an upgrade the backend declines is relayed; an upgrade to an unknown host 
     assert.match(unknown, /no app answers to this host/);
   });
 });
+
+test("start refuses a busy listen address, and a bad route table leaves nothing listening", async () => {
+  const port = await unusedPort();
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(port, "127.0.0.1", r));
+  try {
+    await assert.rejects(Activator.start({ listen: { port } }), (e: unknown) => isWalkError(e, "conflict") && e.message.includes(`127.0.0.1:${port} is already in use`));
+  } finally {
+    await new Promise<void>((r) => busy.close(() => r()));
+  }
+  const b = new TestBackend({ handler: (_req, res) => res.end("ok") });
+  await assert.rejects(Activator.start({ listen: { port } }, [{ name: "shop", backend: b }, { name: "shop", backend: b }]), /app shop is listed twice/);
+  // The listener it opened is closed again: the port can be bound.
+  const again = createServer();
+  await new Promise<void>((resolve, reject) => {
+    again.once("error", reject);
+    again.listen(port, "127.0.0.1", resolve);
+  });
+  await new Promise<void>((r) => again.close(() => r()));
+  assert.equal(b.wakes, 0);
+});
