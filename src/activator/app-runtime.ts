@@ -8,6 +8,14 @@ import type { AppMetrics, RefusalCause } from "./metrics.js";
 import { waitReady } from "./readiness.js";
 import type { AppLimits, AppRoute, BackendTarget, WakeKind, WakeResult } from "./types.js";
 
+/**
+ * A pooled upstream socket idle this long is closed (node lowers it further to a backend's
+ * `Keep-Alive: timeout=` hint). Below node's own server default of 5 s, so walkd closes an idle
+ * connection before a typical backend does, rather than reusing one the backend is closing.
+ * Requests in flight use the upstream idle timeout instead.
+ */
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+
 /** The activator answers a request itself, for this cause. */
 export class Refusal extends Error {
   constructor(readonly refusal: RefusalCause) {
@@ -291,7 +299,7 @@ export class AppRuntime {
       }
       const ready: Ready = {
         target: { host: result.host, port: result.port },
-        agent: new Agent({ keepAlive: true, maxSockets: this.limits.hardConcurrency, noDelay: true }),
+        agent: new Agent({ keepAlive: true, maxSockets: this.limits.hardConcurrency, noDelay: true, timeout: FREE_SOCKET_TIMEOUT_MS }),
         info: { kind: result.kind, durMs: performance.now() - started },
         readyAt: performance.now(),
         leases: 0,
