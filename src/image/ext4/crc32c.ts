@@ -45,7 +45,14 @@ export function fsChecksumSeed(uuid: Uint8Array): number {
   return crc32c(0xffffffff, uuid);
 }
 
+/** crc32c(crc, le32(n)) without a buffer: this runs once or more per inode. */
+export function crc32cLe32(crc: number, n: number): number {
+  let c = crc | 0;
+  for (let k = 0; k < 4; k++) c = T[(c ^ (n >>> (8 * k))) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
+}
+
 /** An inode's seed, which its inode, extent, directory and index checksums start from. */
 export function inodeChecksumSeed(fsSeed: number, ino: number, generation = 0): number {
-  return crc32c(crc32c(fsSeed, le32(ino)), le32(generation));
+  return crc32cLe32(crc32cLe32(fsSeed, ino), generation);
 }

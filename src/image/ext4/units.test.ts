@@ -7,7 +7,7 @@ import { isWalkError } from "../../lib/errors.js";
 import { BlockAllocator } from "./allocator.js";
 import { join } from "node:path";
 import { Ext4Builder } from "./builder.js";
-import { crc32c } from "./crc32c.js";
+import { crc32c, crc32cLe32, le32 } from "./crc32c.js";
 import { dirHash } from "./dirhash.js";
 import { encodeTime } from "./inode.js";
 import { debugfs, dir, tempDir } from "./testing.js";
@@ -79,6 +79,7 @@ test("crc32c gives the standard check value and equals a byte-at-a-time CRC at e
   const data = Buffer.alloc(300);
   for (let i = 0; i < data.length; i++) data[i] = (i * 151 + 7) & 0xff;
   for (const seed of [0, 0xffffffff, 0x12345678]) {
+    for (const n of [0, 1, 0xff, 0x1234_5678, 0xffff_ffff]) assert.equal(crc32cLe32(seed, n), crc32c(seed, le32(n)), `seed ${seed} le32 ${n}`);
     for (let start = 0; start < 9; start++) {
       for (let end = start; end <= data.length; end += 13) assert.equal(crc32c(seed, data, start, end), bytewise(seed, data, start, end), `seed ${seed} bytes ${start}..${end}`);
     }
