@@ -14,6 +14,7 @@ import { registryRoutes } from "./routes/registries.js";
 import { baseRoutes } from "./routes/bases.js";
 import { doctorRoutes } from "./routes/doctor.js";
 import { machineRoutes } from "./routes/machines.js";
+import { appRoutes } from "./routes/apps.js";
 import type { ApiServices } from "./services.js";
 
 
@@ -75,6 +76,7 @@ export async function buildApi(services: ApiServices, log: Logger, guards: ApiGu
   await app.register(baseRoutes(services));
   await app.register(doctorRoutes(services));
   await app.register(machineRoutes(services));
+  await app.register(appRoutes(services));
   return app;
 }
 

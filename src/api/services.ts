@@ -3,6 +3,7 @@ import type { JobService } from "../service/jobs.js";
 import type { ImageService } from "../service/images.js";
 import type { BaseService } from "../service/bases.js";
 import type { MachineService } from "../machine/index.js";
+import type { AppService } from "../apps/index.js";
 import type { DoctorWire } from "./schemas.js";
 
 export interface ApiServices {
@@ -11,5 +12,6 @@ export interface ApiServices {
   images: ImageService;
   bases: BaseService;
   machines: MachineService;
+  apps: AppService;
   doctor: () => Promise<DoctorWire>;
 }

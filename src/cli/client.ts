@@ -4,6 +4,7 @@ import http from "node:http";
 import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
 import type { CreateMachineRequest, MachineWire } from "../api/machine-schemas.js";
+import type { AppWire, DeployRequest, DeployResultWire } from "../api/app-schemas.js";
 import type { DoctorWire, BaseBuildRequest, BaseImportRequest, BaseWire, BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
@@ -94,6 +95,25 @@ export class WalkClient {
   async *machineLogs(ref: string, opts: { follow?: boolean; since?: string } = {}): AsyncGenerator<Buffer> {
     const q = new URLSearchParams({ ...(opts.follow ? { follow: "true" } : {}), ...(opts.since !== undefined ? { since: opts.since } : {}) }).toString();
     const res = await this.request("GET", `/v1/machines/${encodeURIComponent(ref)}/logs${q ? `?${q}` : ""}`);
+    if ((res.statusCode ?? 500) >= 400) throw await errorFrom(res);
+    for await (const chunk of res) yield chunk as Buffer;
+  }
+
+  deploy(req: DeployRequest): Promise<DeployResultWire> {
+    return this.json("POST", "/v1/apps", req);
+  }
+  apps(): Promise<AppWire[]> {
+    return this.json("GET", "/v1/apps");
+  }
+  app(name: string): Promise<AppWire> {
+    return this.json("GET", `/v1/apps/${encodeURIComponent(name)}`);
+  }
+  removeApp(name: string): Promise<AppWire> {
+    return this.json("DELETE", `/v1/apps/${encodeURIComponent(name)}`);
+  }
+  /** The console of the app's machine; with follow, while it runs. */
+  async *appLogs(name: string, follow = false): AsyncGenerator<Buffer> {
+    const res = await this.request("GET", `/v1/apps/${encodeURIComponent(name)}/logs${follow ? "?follow=true" : ""}`);
     if ((res.statusCode ?? 500) >= 400) throw await errorFrom(res);
     for await (const chunk of res) yield chunk as Buffer;
   }

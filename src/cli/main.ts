@@ -9,6 +9,7 @@ import { loginCommand } from "./commands/login.js";
 import { baseCommands } from "./commands/base.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { machineCommands } from "./commands/machine.js";
+import { appCommands } from "./commands/apps.js";
 
 function clientFrom(opts: { host?: string; tokenFile?: string }): WalkClient {
   const spec = opts.host ?? process.env.WALK_HOST ?? `unix://${DEFAULT_SOCKET}`;
@@ -40,6 +41,7 @@ program.addCommand(loginCommand(client));
 program.addCommand(baseCommands(client));
 program.addCommand(doctorCommand(client));
 for (const c of machineCommands(client)) program.addCommand(c);
+for (const c of appCommands(client)) program.addCommand(c);
 
 try {
   await program.parseAsync(process.argv);

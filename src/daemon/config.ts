@@ -6,6 +6,7 @@ import { parse as parseToml } from "smol-toml";
 import { WalkError } from "../lib/index.js";
 import { DEFAULT_BACKOFF, DEFAULT_MACHINES_CONFIG, NETWORK_MODES, type BackendConfig, type BackoffConfig, type NetworkMode } from "../machine/index.js";
 import { parseNetConfig, type NetConfig } from "../net/index.js";
+import { parseActivatorConfig, type ActivatorDaemonConfig } from "../apps/activator-config.js";
 
 export interface DaemonConfig {
   dataDir: string;
@@ -27,6 +28,8 @@ export interface DaemonConfig {
   machines: MachinesDaemonConfig;
   /** [network] (docs/networking.md). */
   network: NetConfig;
+  /** [activator] (docs/apps.md). */
+  activator: ActivatorDaemonConfig;
 }
 
 export interface MachinesDaemonConfig {
@@ -82,7 +85,7 @@ export function loadConfig({ flags, env }: ConfigInput): DaemonConfig {
     concurrency: reg.concurrency === undefined ? 4 : integer("registry.concurrency", fileValueString(reg.concurrency) ?? "", 1, 64),
   };
   const logLevel = pick(flags.logLevel, "WALK_LOG_LEVEL", fromFile.log_level, "info");
-  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, machines: machinesConfig(fromFile), network: parseNetConfig(fromFile.network) };
+  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, machines: machinesConfig(fromFile), network: parseNetConfig(fromFile.network), activator: parseActivatorConfig(fromFile.activator) };
 }
 
 function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig {

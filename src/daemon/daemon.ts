@@ -5,6 +5,7 @@ import { WALK_VERSION, type Logger } from "../lib/index.js";
 import { openDatabase, ImageRepository, JobRepository, MachineRepository, IdempotencyRepository } from "../store/index.js";
 import { MachineService, backendReport } from "../machine/index.js";
 import { NetworkManager } from "../net/index.js";
+import { startApps } from "../apps/daemon.js";
 import { JobService } from "../service/jobs.js";
 import { ImageService } from "../service/images.js";
 import { BaseService } from "../service/bases.js";
@@ -20,6 +21,8 @@ export interface RunningDaemon {
   socketPath: string;
   /** The TCP listener's address when one is configured (port 0 in config resolves here). */
   tcpAddress: { host: string; port: number } | null;
+  /** The activator's address (null when its default address was taken). */
+  activatorAddress: { host: string; port: number } | null;
   close(): Promise<void>;
 }
 
@@ -65,7 +68,9 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
     cleanups.push(() => machines.close());
     await machines.reconcile();
     const doctor = () => doctorReport({ dataDir: paths.dataDir, backends: config.machines.backends });
-    const services = { version: WALK_VERSION, jobs, images, bases, machines, doctor };
+    const apps = await startApps({ db, machines, log, config: config.activator, stopTimeoutMs: config.machines.stopTimeoutMs });
+    cleanups.push(() => apps.close());
+    const services = { version: WALK_VERSION, jobs, images, bases, machines, apps: apps.apps, doctor };
     const unixApi = await buildApi(services, log);
     cleanups.push(() => unixApi.close());
     await listenUnix(unixApi, config.socketPath, config.socketGroup);
@@ -80,7 +85,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
       tcpAddress = addr && typeof addr === "object" ? { host: addr.address, port: addr.port } : null;
     }
     log.info({ socket: config.socketPath, tcp: tcpAddress, dataDir: paths.dataDir }, "walkd is ready");
-    return { paths, socketPath: config.socketPath, tcpAddress, close };
+    return { paths, socketPath: config.socketPath, tcpAddress, activatorAddress: apps.activatorAddress, close };
   } catch (err) {
     await close();
     throw err;

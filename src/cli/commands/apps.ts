@@ -1,0 +1,76 @@
+// `walk deploy [-f walk.toml]` and `walk apps ls|inspect|rm|logs`: the app commands. They only
+// read the file and call the API; walkd validates walk.toml and rolls it out.
+import { Command } from "commander";
+import { readFile } from "node:fs/promises";
+import { WalkError } from "../../lib/index.js";
+import { MAX_WALK_TOML_BYTES } from "../../apps/config.js";
+import type { AppWire } from "../../api/app-schemas.js";
+import type { WalkClient } from "../client.js";
+import { ago, printJson, printTable } from "../output.js";
+
+function routesText(a: AppWire): string {
+  return a.services
+    .flatMap((s, i) => [`${i === 0 ? a.name : `${a.name}-${i}`}.localhost`, ...s.hostnames, ...(s.host_port !== null ? [`:${s.host_port}`] : [])].map((h) => `${h}->${s.internal_port}`))
+    .join(", ");
+}
+
+async function readWalkToml(file: string): Promise<string> {
+  const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    throw new WalkError(err.code === "ENOENT" ? "not_found" : "invalid_argument", `cannot read ${file}: ${err.message}`);
+  });
+  if (Buffer.byteLength(text) > MAX_WALK_TOML_BYTES) throw new WalkError("invalid_argument", `${file}: is larger than ${MAX_WALK_TOML_BYTES} bytes`);
+  return text;
+}
+
+export function appCommands(client: () => WalkClient): Command[] {
+  const deploy = new Command("deploy")
+    .description("Create or update the app a walk.toml declares, and roll it onto its machine")
+    .option("-f, --file <walk.toml>", "the app's file", "walk.toml")
+    .option("--json", "print JSON")
+    .action(async (o: { file: string; json?: boolean }) => {
+      const res = await client().deploy({ config: await readWalkToml(o.file), file: o.file });
+      if (o.json) return printJson(res);
+      const what = { recorded: "recorded; the next request wakes it", replaced: "the running machine was replaced", started: "its machine was started" }[res.rollout];
+      process.stdout.write(`deployed ${res.app.name} (generation ${res.app.generation}): ${what}\n`);
+    });
+
+  const apps = new Command("apps").description("Manage apps (see `walk deploy`)");
+  apps
+    .command("ls")
+    .description("List apps")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const list = await client().apps();
+      if (o.json) return printJson(list);
+      printTable(
+        ["NAME", "IMAGE", "GENERATION", "ROUTES", "UPDATED"],
+        list.map((a) => [a.name, a.image, String(a.generation), routesText(a), ago(a.updated_at)]),
+      );
+    });
+  apps
+    .command("inspect")
+    .description("Show an app as JSON")
+    .argument("<app>", "the app's name")
+    .action(async (name: string) => printJson(await client().app(name)));
+  apps
+    .command("rm")
+    .description("Remove apps: their routes, machine and record")
+    .argument("<apps...>", "names")
+    .option("--json", "print JSON")
+    .action(async (names: string[], o: { json?: boolean }) => {
+      for (const name of names) {
+        const a = await client().removeApp(name);
+        if (o.json) printJson(a);
+        else process.stdout.write(`${a.name}\n`);
+      }
+    });
+  apps
+    .command("logs")
+    .description("Show the console output of the app's machine")
+    .argument("<app>", "the app's name")
+    .option("-f, --follow", "keep streaming while the machine runs")
+    .action(async (name: string, o: { follow?: boolean }) => {
+      for await (const chunk of client().appLogs(name, o.follow === true)) process.stdout.write(chunk);
+    });
+  return [deploy, apps];
+}
