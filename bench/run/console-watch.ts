@@ -34,6 +34,7 @@ export class FirstOutputWatcher {
     private readonly marker: string,
   ) {
     this.rootWatch = watch(machinesDir, () => void this.scanRoot());
+    this.rootWatch.on("error", () => undefined);
     this.poll = setInterval(() => {
       void this.scanRoot();
       for (const id of this.machines.keys()) this.track(id);
@@ -124,9 +125,12 @@ export class FirstOutputWatcher {
   }
 }
 
+/** A watch on `path`, or undefined when it does not exist (yet); a removed dir ends its watch quietly. */
 function tryWatch(path: string, onEvent: () => void): FSWatcher | undefined {
   try {
-    return watch(path, onEvent);
+    const w = watch(path, onEvent);
+    w.on("error", () => w.close());
+    return w;
   } catch {
     return undefined;
   }

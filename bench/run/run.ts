@@ -42,6 +42,9 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs);
 const CONCURRENT = Number(values.concurrent);
 const MEM_MIB = Number(values.memory);
+for (const [flag, v, min] of [["--runs", RUNS, 1], ["--concurrent", CONCURRENT, 1], ["--memory", MEM_MIB, 32]] as const) {
+  if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be a whole number >= ${min}`);
+}
 /** walk's default state disk size; the hand-run guest gets one made the same way. */
 const DISK_MIB = 1024;
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -64,6 +67,7 @@ const median = (xs: number[]): number => {
 const max = (xs: number[]): number => Math.max(...xs);
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
 const sec = (ms: number | undefined): string => (ms === undefined || Number.isNaN(ms) ? "-" : (ms / 1000).toFixed(2));
+const latencyRow = (what: string, xs: number[]): void => console.log(`${what.padEnd(44)} median ${sec(median(xs)).padStart(6)} s   max ${sec(max(xs)).padStart(6)} s`);
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -161,7 +165,7 @@ async function handRun(env: Env, i: number): Promise<HandBoot & { mkfsMs: number
   await ensureStateDisk(state, DISK_MIB);
   const mkfsMs = performance.now() - m0;
   try {
-    // Same length as walk's bench-w<i>: the guest's work is byte for byte the same.
+    // The same length as walk's bench-w<i>: the command line differs from walk's in one letter.
     const bootArgs = `${machineBootArgs({ hostname: `bench-h${i}` })} tsc_early_khz=${env.tscKhz}`;
     const r = await handBoot({ qemu: QEMU, kernel: env.kernel, bootArgs, rootfs: env.rootfs, app: env.appDisk, state, memMib: MEM_MIB, marker: MARKER, timeoutMs: BOOT_MS });
     return { ...r, mkfsMs };
@@ -288,10 +292,9 @@ async function concurrentStart(env: Env): Promise<MachineWire[]> {
   );
   const machines = await Promise.all(runs.map((r) => machineOf(env, r.id)));
   const started = machines.map((m) => Date.parse(m.started_at ?? "") - wall0);
-  const row = (what: string, xs: number[]): void => console.log(`${what.padEnd(44)} median ${sec(median(xs)).padStart(6)} s   max ${sec(max(xs)).padStart(6)} s`);
-  row(`${CONCURRENT} at once: walk run -d returned`, runs.map((r) => r.cliMs));
-  row(`${CONCURRENT} at once: started (started_at)`, started);
-  row(`${CONCURRENT} at once: first output on the console`, runs.map((r) => r.firstMs));
+  latencyRow(`${CONCURRENT} at once: walk run -d returned`, runs.map((r) => r.cliMs));
+  latencyRow(`${CONCURRENT} at once: started (started_at)`, started);
+  latencyRow(`${CONCURRENT} at once: first output on the console`, runs.map((r) => r.firstMs));
   console.log(`load ${load()}`);
   return machines;
 }
@@ -371,10 +374,9 @@ async function main(): Promise<void> {
     await idleWarmUp(env);
     const single = await bootComparison(env);
     console.log(`\n== 2. start latency: 1 machine (the ${single.length} walk runs above)`);
-    const row = (what: string, xs: number[]): void => console.log(`${what.padEnd(44)} median ${sec(median(xs)).padStart(6)} s   max ${sec(max(xs)).padStart(6)} s`);
-    row("1 machine: walk run -d returned", single.map((w) => w.cliMs));
-    row("1 machine: started (started_at)", single.map((w) => w.startedMs));
-    row("1 machine: first output on the console", single.map((w) => w.firstMs));
+    latencyRow("1 machine: walk run -d returned", single.map((w) => w.cliMs));
+    latencyRow("1 machine: started (started_at)", single.map((w) => w.startedMs));
+    latencyRow("1 machine: first output on the console", single.map((w) => w.firstMs));
     const before = await walkdMemory(env);
     const machines = await concurrentStart(env);
     await memory(env, before, machines);
