@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { connect } from "node:net";
 import { pino } from "pino";
 import type { Logger } from "../../src/lib/index.js";
 import { Activator, type AppLimits, type AppRoute, type ActivatorOptions } from "../../src/activator/index.js";
@@ -259,4 +260,28 @@ test("bad limits are refused with the knob named, and the activator keeps its pr
     await a.close();
     await b.stop();
   }
+});
+
+test("a client that leaves while queued drops out of the queue and is never forwarded", async () => {
+  let seen = 0;
+  let release: (() => void) | undefined;
+  const handler = (_req: IncomingMessage, res: ServerResponse): void => {
+    seen++;
+    if (seen === 1) release = () => res.end("first");
+    else res.end("later");
+  };
+  await withApp({ handler, wakeDelayMs: 0 }, { hardConcurrency: 1 }, async (a, _b, port) => {
+    const first = fetchVia(port, "shop.localhost");
+    await eventually("first at the backend", () => release !== undefined);
+    const leaver = connect(port, "127.0.0.1");
+    leaver.on("error", () => undefined);
+    leaver.write("GET / HTTP/1.1\r\nHost: shop.localhost\r\n\r\n");
+    await eventually("the leaver queued", () => a.status("shop")?.waiting === 1);
+    leaver.destroy();
+    await eventually("the queue emptied", () => a.status("shop")?.waiting === 0);
+    release!();
+    assert.equal((await first).body, "first");
+    assert.equal((await fetchVia(port, "shop.localhost")).body, "later");
+    assert.equal(seen, 2);
+  });
 });
