@@ -30,7 +30,7 @@ export function appMachineName(app: string, generation: number): string {
 
 export class AppMachine {
   private readonly active = new Set<number>();
-  private watch: { id: string; ac: AbortController; promise: Promise<unknown> } | undefined;
+  private watch: { id: string; ac: AbortController; promise: Promise<unknown>; retire: () => void } | undefined;
   private op: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -117,17 +117,28 @@ export class AppMachine {
     });
   }
 
-  /** Settles when machine `id` is no longer running; one watch per machine, shared by the services. */
+  /** Settles when machine `id` is no longer running (or is retired); one watch per machine, shared by the services. */
   private ended(id: string): Promise<unknown> {
     if (this.watch?.id === id && !this.watch.ac.signal.aborted) return this.watch.promise;
     this.watch?.ac.abort();
     const ac = new AbortController();
-    const promise = this.deps.machines.wait(id, "exited", ENDED_WAIT_MS, ac.signal).catch((err: unknown) => {
+    let retire = (): void => undefined;
+    const retired = new Promise<void>((resolve) => (retire = resolve));
+    const exited = this.deps.machines.wait(id, "exited", ENDED_WAIT_MS, ac.signal).catch((err: unknown) => {
       if (ac.signal.aborted) return new Promise<never>(() => undefined); // stopped by us on idle, or superseded
       return asWalkError(err);
     });
-    this.watch = { id, ac, promise };
+    const promise = Promise.race([exited, retired]);
+    this.watch = { id, ac, promise, retire };
     return promise;
+  }
+
+  /**
+   * A deploy replaced machine `id`: tell the activator now that it ended, before it is removed,
+   * so new requests wake onto the new machine instead of reaching the old one's address.
+   */
+  retire(id: string): void {
+    if (this.watch?.id === id) this.watch.retire();
   }
 
   /** Stops watching the machine (the app is removed or walkd is closing). */

@@ -74,6 +74,7 @@ export class AppService {
         throw new WalkError("unavailable", `app ${spec.name}: the new machine ${m.name} did not start: ${m.last_error ?? m.state}; the previous machine keeps serving`, { details: { app: spec.name, machine: m.id } });
       }
       this.deps.repo.setMachine(spec.name, m.id, app.generation);
+      if (old !== null) ctl.retire(old);
       if (old !== null) await this.deps.machines.remove(old, { force: true }).catch((err: unknown) => this.deps.log.warn({ app: spec.name, machine: old, err }, "could not remove the previous machine"));
       return { app: this.deps.repo.get(spec.name)!, rollout: oldRunning ? ("replaced" as const) : ("started" as const) };
     });
