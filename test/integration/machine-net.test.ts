@@ -15,6 +15,7 @@ import { importBase } from "../../src/base/index.js";
 import { WalkClient } from "../../src/cli/client.js";
 import type { MachineWire } from "../../src/api/machine-schemas.js";
 import { writeOciLayout } from "../fixtures/images.js";
+import { runCli } from "../harness/cli.js";
 import { Netns, link } from "../harness/netns.js";
 import { buildTestBase } from "../harness/qemu.js";
 import { buildScriptImage } from "./machine-fixture.js";
@@ -188,16 +189,58 @@ test("two real guests: published port, NAT out, isolation, DNS; a walkd crash ke
   const again = await client.machine(a.id);
   assert.deepEqual([again.state, again.net], ["started", n]);
 
+  // What the CLI shows.
+  const sock = join(dir, "run", "walkd.sock");
+  const inspect = (await runCli(sock, ["inspect", "web-a"])).stdout;
+  assert.match(inspect, new RegExp(`Network: +default: 10\\.232\\.0\\.6/30 via 10\\.232\\.0\\.5, MTU 1400, DNS 10\\.232\\.0\\.5\n`));
+  assert.match(inspect, new RegExp(`Interface: +tap ${n.tap}, MAC ${n.mac}\n`));
+  assert.match(inspect, /Ports: +127\.0\.0\.1:18080->8080\/tcp\n/);
+  assert.match((await runCli(sock, ["ps"])).stdout, /^ID +NAME +IMAGE +STATE +UPTIME +EXIT +PORTS +BACKEND\n(.*\n)*[0-9a-f]{12} +web-a +\S+ +started .* 127\.0\.0\.1:18080->8080\/tcp +qemu\n/);
+
   // Stop: the published port and the tap go; the lease (IP, MAC, tap name) stays for the next start.
   const stopped = await client.machineAction(a.id, "kill");
   assert.equal(stopped.state, "stopped");
   assert.match(await httpGet("http://127.0.0.1:18080/"), /^failed/);
   assert.doesNotMatch(await H.check("ip", ["-o", "link", "show"]), new RegExp(n.tap));
   assert.deepEqual(stopped.net, n);
+  // Started again, it has the same address, MAC and tap, and serves again.
+  const restarted = await client.machineAction(a.id, "start");
+  assert.deepEqual([restarted.state, restarted.net], ["started", n]);
+  await until("A's published port after a start", async () => (await httpGet("http://127.0.0.1:18080/")).includes("served by A"), a);
   await client.removeMachine(a.id, true);
   await client.removeMachine(b.id, true);
   // Removing frees the addresses: the next machine gets the first block again.
   const c = await client.createMachine({ image: imageB, name: "reuse-c" });
   assert.equal(c.net?.ip, "10.232.0.2");
   await client.removeMachine(c.id, true);
+});
+
+test("a start whose published port was taken since create fails cleanly: no tap, no port, no rules left", async () => {
+  const m = await client.createMachine({ image: imageB, name: "late-port", ports: ["127.0.0.1:18082:8080"] });
+  const holder = await H.startProbe(["tcp-server", "127.0.0.1", "18082"]);
+  try {
+    await assert.rejects(client.machineAction(m.id, "start"), /18082/);
+    const after = await client.machine(m.id);
+    assert.equal(after.state, "failed");
+    assert.match(after.last_error ?? "", /start failed: .*18082/);
+    assert.doesNotMatch(await H.check("ip", ["-o", "link", "show"]), new RegExp(m.net!.tap));
+    assert.doesNotMatch(await H.check("nft", ["list", "table", "inet", "walk"]), new RegExp(m.net!.tap));
+  } finally {
+    holder.kill("SIGKILL");
+  }
+  await client.removeMachine(m.id, true);
+});
+
+// Created, not started: leases are allocated at create, so no boot (and no host device) is needed.
+test("20 machines get unique addresses, MACs and taps; removed machines' addresses are reused", async () => {
+  const made: MachineWire[] = [];
+  for (let i = 0; i < 20; i++) made.push(await client.createMachine({ image: imageB, name: `many-${i}` }));
+  const nets = made.map((m) => m.net!);
+  for (const key of ["ip", "gateway", "subnet", "mac", "tap"] as const) assert.equal(new Set(nets.map((x) => x[key])).size, 20, key);
+  const freed = [3, 7, 11].map((i) => made[i]!);
+  for (const m of freed) await client.removeMachine(m.id, true);
+  const again: MachineWire[] = [];
+  for (let i = 0; i < 3; i++) again.push(await client.createMachine({ image: imageB, name: `again-${i}` }));
+  assert.deepEqual(again.map((m) => m.net!.ip).sort(), freed.map((m) => m.net!.ip).sort());
+  for (const m of [...made.filter((x) => !freed.includes(x)), ...again]) await client.removeMachine(m.id, true);
 });
