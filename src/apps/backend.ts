@@ -2,6 +2,7 @@
 // first wake, replace a machine of an older generation, start, stop on idle); each service of the
 // app gets an AppBackend over it, and the machine idles only when every woken service is idle.
 // It must not proxy or probe readiness: the activator does both.
+import { connect } from "node:net";
 import { WalkError, asWalkError, type Logger } from "../lib/index.js";
 import type { AppBackend, WakeResult } from "../activator/index.js";
 import type { AppMachineView, AppMachines } from "./machines.js";
@@ -13,6 +14,8 @@ const LAST_LOG_LINES = 20;
 const LAST_LOG_BYTES = 64 * 1024;
 /** `wait` needs a bound; far beyond any machine's run, and a spurious end only costs a no-op wake. */
 const ENDED_WAIT_MS = 7 * 86400_000;
+/** Connect timeout of the readiness probe before a snapshot. */
+const READY_PROBE_MS = 2000;
 
 export interface AppMachineDeps {
   repo: AppRepository;
@@ -55,17 +58,36 @@ export class AppMachine {
   }
 
   private async wake(index: number, signal: AbortSignal): Promise<WakeResult> {
-    const { m, port } = await this.serial(async () => {
+    const { m, port, kind } = await this.serial(async () => {
       signal.throwIfAborted();
       const rec = this.record();
       const svc = rec.spec.services[index];
       if (svc === undefined) throw new WalkError("not_found", `app ${this.app} has no service ${index} any more`);
-      const running = await this.running(svc.autostart);
+      const resumed = await this.resume();
+      const running = resumed ?? (await this.running(svc.autostart));
       this.active.add(index);
-      return { m: running, port: svc.internalPort };
+      return { m: running, port: svc.internalPort, kind: resumed ? ("resume" as const) : ("boot" as const) };
     });
     if (m.net === null) throw new WalkError("internal", `machine ${m.name} of app ${this.app} has no network address`);
-    return { host: m.net.ip, port, kind: "boot", ended: this.ended(m.id) };
+    return { host: m.net.ip, port, kind, ended: this.ended(m.id) };
+  }
+
+  /**
+   * Restores the app's machine from its snapshot when one of the current generation is recorded
+   * (deploys drop it). A snapshot is used once; a failed restore falls back to a boot.
+   */
+  private async resume(): Promise<AppMachineView | undefined> {
+    const rec = this.record();
+    if (rec.machineId === null || rec.snapshotGeneration === null || rec.snapshotGeneration !== rec.generation || rec.machineGeneration !== rec.generation) return undefined;
+    this.deps.repo.setSnapshot(this.app, null);
+    try {
+      const m = await this.deps.machines.start(rec.machineId, { restore: true });
+      if (m.state === "started" || m.state === "starting") return m;
+      this.deps.log.warn({ app: this.app, machine: m.id, state: m.state }, "restoring the app's snapshot did not start the machine; booting it");
+    } catch (err) {
+      this.deps.log.warn({ app: this.app, machine: rec.machineId, err: asWalkError(err).message }, "restoring the app's snapshot failed; booting it");
+    }
+    return undefined;
   }
 
   /** The app's machine of the current generation, started; created when there is none. */
@@ -107,11 +129,17 @@ export class AppMachine {
       if (rec === undefined || rec.machineId === null || this.active.size > 0) return;
       const svc = rec.spec.services[index] ?? rec.spec.services[0]!;
       if (svc.autostop === false || svc.minMachines > 0) return;
-      if (svc.autostop === "suspend") {
-        // Suspend needs MachineService support (snapshot + restore) that is not there yet: stop.
-        this.deps.log.warn({ app: this.app }, "autostop = suspend is not supported by the machine service yet; stopping instead");
-      }
       this.watch?.ac.abort();
+      if (svc.autostop === "suspend" && rec.machineGeneration === rec.generation && (await this.accepting(rec.machineId, svc.internalPort))) {
+        try {
+          await this.deps.machines.suspend(rec.machineId);
+          this.deps.repo.setSnapshot(this.app, rec.generation);
+          this.deps.log.info({ app: this.app, machine: rec.machineId }, "app idle: machine suspended");
+          return;
+        } catch (err) {
+          this.deps.log.warn({ app: this.app, machine: rec.machineId, err: asWalkError(err).message }, "suspending the idle app failed; stopping it");
+        }
+      }
       await this.deps.machines.stop(rec.machineId, { timeoutMs: this.deps.stopTimeoutMs ?? 10_000 });
       this.deps.log.info({ app: this.app, machine: rec.machineId }, "app idle: machine stopped");
     });
@@ -139,6 +167,23 @@ export class AppMachine {
    */
   retire(id: string): void {
     if (this.watch?.id === id) this.watch.retire();
+  }
+
+  /** Readiness gate of a snapshot: only a machine whose port accepts is worth restoring into. */
+  private async accepting(id: string, port: number): Promise<boolean> {
+    const m = this.inspect(id);
+    if (m === undefined || m.state !== "started" || m.net === null) return false;
+    const ip = m.net.ip;
+    return new Promise<boolean>((resolve) => {
+      const s = connect({ host: ip, port, timeout: READY_PROBE_MS });
+      const done = (ok: boolean): void => {
+        s.destroy();
+        resolve(ok);
+      };
+      s.once("connect", () => done(true));
+      s.once("timeout", () => done(false));
+      s.once("error", () => done(false));
+    });
   }
 
   /** Stops watching the machine (the app is removed or walkd is closing). */

@@ -22,7 +22,10 @@ export interface AppMachineRequest {
 
 export interface AppMachines {
   create(req: AppMachineRequest): Promise<AppMachineView>;
-  start(ref: string): Promise<AppMachineView>;
+  /** With restore: resume from the snapshot suspend() took (rejects when there is none or it fails). */
+  start(ref: string, opts?: { restore?: boolean }): Promise<AppMachineView>;
+  /** Snapshot (memory and device state), then stop; rejects when the snapshot failed (the machine is stopped). */
+  suspend(ref: string): Promise<AppMachineView>;
   stop(ref: string, opts?: { timeoutMs?: number }): Promise<AppMachineView>;
   remove(ref: string, opts?: { force?: boolean }): Promise<AppMachineView>;
   inspect(ref: string): AppMachineView;

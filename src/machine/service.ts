@@ -23,6 +23,7 @@ import { DEFAULT_BACKOFF, decideRestart, formatRestartPolicy, parseRestartPolicy
 import { DEFAULT_RESOURCES, generateMachineName, validateMachineName, validateResources } from "./names.js";
 import { ensureStateDisk } from "./statedisk.js";
 import { MachineNetworking, type BootNetwork, type NetworkMode } from "./network.js";
+import { hasSnapshot, removeSnapshot, snapshotFiles } from "./suspend.js";
 import type { NetworkManager } from "../net/index.js";
 
 export interface MachinesConfig {
@@ -255,8 +256,11 @@ export class MachineService {
 
   // ---- lifecycle ----
 
-  /** Starts a machine; a no-op for one that is starting or started. */
-  start(ref: string): Promise<MachineWire> {
+  /**
+   * Starts a machine; a no-op for one that is starting or started. With `restore`, it resumes from
+   * the snapshot suspend() took (`not_found` when there is none); any start consumes the snapshot.
+   */
+  start(ref: string, opts: { restore?: boolean } = {}): Promise<MachineWire> {
     const id = this.resolve(ref).id;
     return this.locked(id, async () => {
       const m = this.get(id);
@@ -265,7 +269,34 @@ export class MachineService {
       if (m.state === "stopping") throw new WalkError("conflict", `machine ${m.name} is stopping; wait for it to stop, then start it`);
       this.cancelRestart(id);
       // A start by a user is a fresh start: the policy's retry budget and backoff begin again.
-      await this.startNow(m, { restartCount: 0, restartStreak: 0 });
+      const files = snapshotFiles(this.paths(id));
+      if (opts.restore === true && !(await hasSnapshot(files))) throw new WalkError("not_found", `machine ${m.name} has no snapshot to restore; start it without restore`);
+      await this.startNow(m, { restartCount: 0, restartStreak: 0 }, opts.restore === true);
+      return this.wire(this.get(id));
+    });
+  }
+
+  /**
+   * Suspends a started machine: a full snapshot (memory and device state) into its data dir, then
+   * the VMM is killed; the machine is `stopped` and start({ restore: true }) resumes it. When the
+   * snapshot fails the machine is stopped all the same and the error says so.
+   */
+  suspend(ref: string): Promise<MachineWire> {
+    const id = this.resolve(ref).id;
+    return this.locked(id, async () => {
+      const m = this.get(id);
+      if (m.state !== "started") throw new WalkError("conflict", `machine ${m.name} is ${m.state}; only a started machine can be suspended`);
+      const files = snapshotFiles(this.paths(id));
+      let failure: WalkError | undefined;
+      await this.stopNow(m, async (h) => {
+        await h.snapshot(files).catch(async (err: unknown) => {
+          failure = asWalkError(err);
+          await removeSnapshot(files);
+        });
+        return h.kill();
+      });
+      if (failure) throw new WalkError(failure.code, `machine ${m.name} was stopped, but its snapshot failed: ${failure.message}`, { cause: failure });
+      this.deps.log.info({ machine: id }, "machine suspended");
       return this.wire(this.get(id));
     });
   }
@@ -359,7 +390,7 @@ export class MachineService {
 
   // ---- internals: start, stop, exit ----
 
-  private async startNow(m: MachineRecord, reset: MachineChange = {}): Promise<void> {
+  private async startNow(m: MachineRecord, reset: MachineChange = {}, restore = false): Promise<void> {
     const { log } = this.deps;
     const id = m.id;
     const paths = this.paths(id);
@@ -380,11 +411,16 @@ export class MachineService {
       // The tap, rules, DNS forwarder and published ports exist before the VMM opens the tap.
       const network = await this.net.setUp(id, m.network);
       const handle = driver.create(this.spec(this.get(id), base.paths.vmlinux, base.paths.rootfs, this.stopSignalOf(m), network));
+      // A snapshot matches the disks only until the machine runs again: a boot discards it, a restore consumes it.
+      const snapshot = snapshotFiles(paths);
+      if (!restore) await removeSnapshot(snapshot);
       await handle.start({
+        ...(restore ? { restore: snapshot } : {}),
         onSpawned: (r) => {
           this.update(id, { vmPid: r.pid, vmStartTime: r.startTime, vmControlSocket: r.controlSocket });
         },
       });
+      if (restore) await removeSnapshot(snapshot);
       this.update(id, { state: "started", startedAt: new Date().toISOString() });
       this.supervise(id, handle, tailer, Date.now());
       log.info({ machine: id, pid: handle.pid, backend: m.backend }, "machine started");

@@ -130,3 +130,27 @@ test("apps: a bad walk.toml or a hostname another app owns is refused with nothi
   assert.equal(machines.creates, 0);
   assert.equal((await get("shop.test")).body, "a 0", "the configured hostname routes to its app");
 });
+
+test("apps: autostop = suspend keeps the workload's state across sleep and wake (resume), and a deploy invalidates the snapshot", async (t) => {
+  const { apps, machines, toml, get } = await setup(t);
+  const cfg = `autostop = "suspend"\nidle_timeout = 1`;
+  await apps.deploy(toml("ctr", "img:v1", cfg));
+  for (let i = 1; i <= 3; i++) assert.equal((await get("ctr.localhost", "/count")).body, `v1 ${i}`);
+  await eventually("the idle app is suspended", () => machines.suspends === 1, 10_000);
+  assert.equal(apps.inspect("ctr").snapshotGeneration, 1);
+
+  const woke = await get("ctr.localhost", "/count");
+  assert.equal(woke.body, "v1 4", "the counter survived the suspend");
+  assert.match(String(woke.headers["x-walk-wake"]), /^resume;dur=/);
+  assert.equal(machines.restores, 1);
+  assert.equal(apps.inspect("ctr").snapshotGeneration, null, "a snapshot is used once");
+
+  await eventually("suspended again", () => machines.suspends === 2, 10_000);
+  assert.equal(apps.inspect("ctr").snapshotGeneration, 1);
+  const { app } = await apps.deploy(toml("ctr", "img:v2", cfg));
+  assert.equal(app.snapshotGeneration, null, "the deploy dropped the snapshot");
+  const fresh = await get("ctr.localhost", "/count");
+  assert.equal(fresh.body, "v2 1", "the new image boots with fresh state");
+  assert.match(String(fresh.headers["x-walk-wake"]), /^boot;/);
+  assert.equal(machines.restores, 1, "the old snapshot was never restored");
+});

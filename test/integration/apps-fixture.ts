@@ -1,6 +1,7 @@
 // A stand-in for the machine orchestrator in the app tests: each "machine" is a real HTTP server
 // on its own loopback address (127.0.0.N, so generations never share an address), started by
-// start() after a short "boot". What it serves comes from its image reference:
+// start() after a short "boot"; suspend() keeps the workload's counter for a restore. What it
+// serves comes from its image reference:
 //   img:<text>     answers every request with <text> (and counts: GET /count increments)
 //   crash:<text>   prints <text> on its console and ends at once without listening
 //   never          runs, but never listens
@@ -17,6 +18,9 @@ interface FakeMachine {
   server: Server | undefined;
   console: string[];
   port: number;
+  /** The workload's in-memory state: kept by suspend and restore, lost by stop and start. */
+  count: number;
+  snapshot: number | undefined;
 }
 
 export class FakeMachines implements AppMachines {
@@ -24,6 +28,8 @@ export class FakeMachines implements AppMachines {
   creates = 0;
   starts = 0;
   stops = 0;
+  suspends = 0;
+  restores = 0;
   private next = 2;
 
   constructor(
@@ -39,15 +45,23 @@ export class FakeMachines implements AppMachines {
   async create(req: AppMachineRequest): Promise<AppMachineView> {
     this.creates++;
     const id = (this.next++).toString(16).padStart(32, "0");
-    const m: FakeMachine = { view: { id, name: req.name, state: "created", net: { ip: `127.0.0.${this.next}` }, last_error: null }, req, server: undefined, console: [], port: this.port };
+    const m: FakeMachine = { view: { id, name: req.name, state: "created", net: { ip: `127.0.0.${this.next}` }, last_error: null }, req, server: undefined, console: [], port: this.port, count: 0, snapshot: undefined };
     this.machines.set(id, m);
     return req.start ? this.start(id) : { ...m.view };
   }
 
-  async start(ref: string): Promise<AppMachineView> {
+  async start(ref: string, opts: { restore?: boolean } = {}): Promise<AppMachineView> {
     const m = this.get(ref);
     if (m.view.state === "started") return { ...m.view };
-    this.starts++;
+    if (opts.restore === true) {
+      if (m.snapshot === undefined) throw new WalkError("not_found", `machine ${m.view.name} has no snapshot`);
+      this.restores++;
+      m.count = m.snapshot;
+    } else {
+      this.starts++;
+      m.count = 0;
+    }
+    m.snapshot = undefined;
     m.view.state = "started";
     await new Promise((r) => setTimeout(r, this.bootMs));
     const image = m.req.image;
@@ -55,10 +69,9 @@ export class FakeMachines implements AppMachines {
       m.console.push(image.slice("crash:".length));
       setTimeout(() => (m.view.state = "failed"), 20);
     } else if (image.startsWith("img:")) {
-      let count = 0;
       const s = createServer((req, res) => {
-        if (req.url === "/count") count++;
-        res.end(`${image.slice(4)} ${count}`);
+        if (req.url === "/count") m.count++;
+        res.end(`${image.slice(4)} ${m.count}`);
       });
       await new Promise<void>((r) => s.listen(m.port, m.view.net!.ip, r));
       m.server = s;
@@ -69,6 +82,15 @@ export class FakeMachines implements AppMachines {
   async stop(ref: string): Promise<AppMachineView> {
     const m = this.get(ref);
     if (m.view.state === "started") this.stops++;
+    await this.halt(m, "stopped");
+    return { ...m.view };
+  }
+
+  async suspend(ref: string): Promise<AppMachineView> {
+    const m = this.get(ref);
+    if (m.view.state !== "started") throw new WalkError("conflict", `machine ${m.view.name} is ${m.view.state}`);
+    this.suspends++;
+    m.snapshot = m.count;
     await this.halt(m, "stopped");
     return { ...m.view };
   }
