@@ -79,6 +79,8 @@ export class BlobStore {
   private readonly blobDir: string;
   private readonly ingestDir: string;
   private readonly inflight = new Map<string, Inflight>();
+  /** Downloads ended so far; an ingest that saw none running re-checks when this moved meanwhile. */
+  private settled = 0;
 
   private constructor(root: string) {
     this.root = root;
@@ -140,15 +142,20 @@ export class BlobStore {
         await running.promise.catch(() => undefined);
         continue;
       }
+      const settledBefore = this.settled;
       const existing = await this.stat(desc.digest);
       if (existing) {
         if (existing.size !== desc.size) throw sizeConflict(desc, existing.size);
         return { digest: desc.digest, size: desc.size, existed: true, resumedFrom: 0 };
       }
-      if (this.inflight.has(hex)) continue;
+      // Another ingest started, or even finished and published, while we looked: look again.
+      if (this.inflight.has(hex) || this.settled !== settledBefore) continue;
       const controller = new AbortController();
       const listeners = new Set<(completed: number, total: number) => void>();
-      const promise = this.download(desc, hex, open, controller.signal, (c, t) => listeners.forEach((l) => l(c, t))).finally(() => this.inflight.delete(hex));
+      const promise = this.download(desc, hex, open, controller.signal, (c, t) => listeners.forEach((l) => l(c, t))).finally(() => {
+        this.inflight.delete(hex);
+        this.settled++;
+      });
       promise.catch(() => {
         // Each waiter observes the outcome through its own promise in join().
       });
