@@ -28,12 +28,21 @@ echo "${text} starting"
 exec httpd -f -p 8080 -h /tmp/www
 `;
 
+// A counter kept in guest memory only (a tmpfs): a reboot starts it over, a restore keeps it.
+const COUNTER = `#!/bin/sh
+mkdir -p /tmp/srv/cgi-bin /tmp/mem && mount -t tmpfs tmpfs /tmp/mem || exit 1
+printf '%s\\n' '#!/bin/sh' 'n=$(cat /tmp/mem/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/mem/n' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$n"' > /tmp/srv/cgi-bin/count
+chmod +x /tmp/srv/cgi-bin/count
+echo counter ready
+exec httpd -f -p 8080 -h /tmp/srv
+`;
+
 // Concurrent GETs to the activator from inside H; prints one JSON array of results.
 const CLIENT = `
 import http from "node:http";
-const [host, n] = [process.argv[2], Number(process.argv[3])];
+const [host, n, path] = [process.argv[2], Number(process.argv[3]), process.argv[4] ?? "/"];
 const one = () => new Promise((resolve) => {
-  const req = http.request({ host: "127.0.0.1", port: 8040, path: "/", headers: { host }, agent: false }, (res) => {
+  const req = http.request({ host: "127.0.0.1", port: 8040, path, headers: { host }, agent: false }, (res) => {
     let body = "";
     res.setEncoding("utf8");
     res.on("data", (d) => (body += d));
@@ -59,8 +68,8 @@ let client: WalkClient;
 const images: Record<string, string> = {};
 const walkdLog: string[] = [];
 
-async function get(host: string, n = 1): Promise<Got[]> {
-  const r = await execFile("ip", ["netns", "exec", H.name, process.execPath, join(dir, "client.mjs"), host, String(n)], { timeoutMs: 120_000 });
+async function get(host: string, n = 1, path = "/"): Promise<Got[]> {
+  const r = await execFile("ip", ["netns", "exec", H.name, process.execPath, join(dir, "client.mjs"), host, String(n), path], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`client in H failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Got[];
 }
@@ -87,8 +96,9 @@ before(async () => {
     { image: await buildScriptImage(serving("v2")), tag: "v2" },
     { image: await buildScriptImage('#!/bin/sh\necho "fatal: no database configured"\nexit 3\n'), tag: "crash" },
     { image: await buildScriptImage("#!/bin/sh\nexec sleep 600\n"), tag: "mute" },
+    { image: await buildScriptImage(COUNTER), tag: "counter" },
   ]);
-  for (const tag of ["v1", "v2", "crash", "mute"]) images[tag] = `oci:${layout}:${tag}`;
+  for (const tag of ["v1", "v2", "crash", "mute", "counter"]) images[tag] = `oci:${layout}:${tag}`;
   await writeFile(join(dir, "client.mjs"), CLIENT);
   await writeFile(
     join(dir, "walkd.toml"),
@@ -160,4 +170,34 @@ test("unknown host 404; a crashing workload 502 with its console in walkd's log;
   const [mute] = await get("mute.localhost");
   assert.equal(mute!.status, 503);
   assert.notEqual(mute!.retryAfter, null, "503 carries Retry-After");
+});
+
+test("autostop = suspend: a counter in guest memory survives sleep and wake (QEMU migrate to file, -incoming); a deploy invalidates the snapshot", async (t) => {
+  const cfg = `autostop = "suspend"\nidle_timeout = 2\nwake_timeout = 90\nhealth_check = { type = "tcp" }`;
+  await client.deploy({ config: toml("ctr", images.counter!, cfg) });
+  const counts: string[] = [];
+  let bootWake = "";
+  for (let i = 0; i < 3; i++) {
+    const [r] = await get("ctr.localhost", 1, "/cgi-bin/count");
+    assert.equal(r!.status, 200, r!.body);
+    counts.push(r!.body);
+    if (i === 0) bootWake = r!.wake ?? "";
+  }
+  assert.deepEqual(counts, ["1", "2", "3"]);
+  await until("the idle app is suspended", async () => (await client.app("ctr")).snapshot_generation === 1);
+  const m = (await client.app("ctr")).machine_id!;
+  assert.equal((await client.machine(m)).state, "stopped", "a suspended machine is stopped (its VMM is gone)");
+
+  const [woke] = await get("ctr.localhost", 1, "/cgi-bin/count");
+  assert.equal(woke!.status, 200, woke!.body);
+  assert.equal(woke!.body, "4", "the in-memory counter survived the suspend");
+  assert.match(woke!.wake ?? "", /^resume;dur=/);
+  t.diagnostic(`cold path under TCG: ${bootWake} versus ${woke!.wake}`);
+
+  await until("suspended again", async () => (await client.app("ctr")).snapshot_generation === 1);
+  const redeploy = await client.deploy({ config: toml("ctr", images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });
+  assert.equal(redeploy.app.snapshot_generation, null, "a deploy drops the snapshot");
+  const [fresh] = await get("ctr.localhost", 1, "/cgi-bin/count");
+  assert.equal(fresh!.body, "1", "the new generation boots with fresh memory");
+  assert.match(fresh!.wake ?? "", /^boot;/);
 });
