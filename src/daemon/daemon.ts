@@ -4,7 +4,7 @@ import { promises as fs } from "node:fs";
 import { WALK_VERSION, type Logger } from "../lib/index.js";
 import { openDatabase, ImageRepository, JobRepository, MachineRepository, IdempotencyRepository } from "../store/index.js";
 import { MachineService, backendReport } from "../machine/index.js";
-import { NetworkManager } from "../net/index.js";
+import { NetworkManager, claimNetworkNamespace } from "../net/index.js";
 import { startApps } from "../apps/daemon.js";
 import { JobService } from "../service/jobs.js";
 import { ImageService } from "../service/images.js";
@@ -52,9 +52,13 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
     const bases = new BaseService(paths.dataDir, jobs, log);
     const backend = await backendReport(config.machines.backends);
     log.info({ backend: backend.chosen, reasons: backend.reasons }, "machine backend");
+    // One walkd per network namespace owns walk's table and taps; another one here runs machines without a network.
+    const claim = await claimNetworkNamespace();
+    if (claim) cleanups.push(() => claim.release());
+    else log.warn("another walkd owns networking in this network namespace: new machines get network \"none\" and networked ones cannot start here");
     // Closed after the machines (cleanups run in reverse): proxies and DNS forwarders stop, taps and the table stay for VMs that run on.
-    const network = new NetworkManager({ db, config: config.network, logger: log });
-    cleanups.push(() => network.close());
+    const network = claim ? new NetworkManager({ db, config: config.network, logger: log }) : undefined;
+    if (network) cleanups.push(() => network.close());
     const machines = new MachineService({
       repo: new MachineRepository(db),
       idempotency: new IdempotencyRepository(db),
@@ -62,8 +66,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
       jobs,
       paths,
       log,
-      config: { ...config.machines, backend: backend.chosen },
-      network,
+      config: { ...config.machines, backend: backend.chosen, defaultNetwork: network ? config.machines.defaultNetwork : "none" },
+      ...(network ? { network } : {}),
     });
     cleanups.push(() => machines.close());
     await machines.reconcile();

@@ -8,5 +8,6 @@ export { tapKind, LinkDevices, type LinkKind, type LinkPlan, type WalkLink } fro
 export { HostNet } from "./host.js";
 export { renderTable, applyTable, removeTable, TABLE_FAMILY, TABLE_NAME, BLOCKED_IPV4, METADATA_ADDRESS, type NftState, type NftMachine } from "./nft.js";
 export { checkPortsFree } from "./proxy.js";
+export { claimNetworkNamespace, type NamespaceClaim } from "./owner.js";
 export { networkHostProblems, type NetHostProblem } from "./doctor.js";
 export type { Lease } from "./leases.js";
