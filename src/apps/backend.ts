@@ -1,7 +1,8 @@
 // The machine-backed activator backend: one AppMachine per app owns the app's machine (create on
-// first wake, replace a machine of an older generation, start, stop on idle); each service of the
-// app gets an AppBackend over it, and the machine idles only when every woken service is idle.
-// It must not proxy or probe readiness: the activator does both.
+// first wake, replace a machine of an older generation, start or restore from a snapshot, stop or
+// suspend on idle); each service of the app gets an AppBackend over it, and the machine idles
+// only when every woken service is idle. It must not proxy or probe readiness for traffic: the
+// activator does both (the one probe here gates whether a snapshot is worth taking).
 import { connect } from "node:net";
 import { WalkError, asWalkError, type Logger } from "../lib/index.js";
 import type { AppBackend, WakeResult } from "../activator/index.js";
