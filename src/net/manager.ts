@@ -221,13 +221,16 @@ export class NetworkManager {
 
   /**
    * On daemon start: frees leases of machines not in `live`, sets up every running machine (making
-   * missing links again), deletes walk links no running machine owns, and re-applies the table.
-   * Touches only links carrying walk's alias and walk's own table.
+   * missing links again), deletes walk links of this walkd's machines that no running machine owns
+   * (orphans from a crash), and re-applies the table. Touches only links carrying walk's alias whose
+   * machine this walkd knows, and walk's own table.
    */
   reconcile(live: readonly LiveMachine[]): Promise<ReconcileReport> {
     return this.serial(async () => {
       const report: ReconcileReport = { setUp: [], removedLinks: [], releasedLeases: [], failed: [] };
       const exists = new Set(live.map((m) => m.id));
+      // Links of machines this walkd's database knows; another walkd's links on this host are not ours to remove.
+      const ours = new Set([...exists, ...this.repo.list().map((l) => l.machineId)]);
       for (const l of this.repo.list()) {
         if (!exists.has(l.machineId)) {
           this.repo.release(l.machineId);
@@ -245,7 +248,7 @@ export class NetworkManager {
       }
       for (const link of await this.links.list()) {
         const owner = this.active.get(link.machineId);
-        if (owner?.lease.tap === link.name) continue;
+        if (owner?.lease.tap === link.name || !ours.has(link.machineId)) continue;
         try {
           await this.links.remove(link.name, link.machineId);
           report.removedLinks.push(link.name);

@@ -112,10 +112,14 @@ test("a port in use is reported before boot and setUp leaves no link, rule or so
 test("after a daemon crash, reconcile restores running machines and removes only walk's orphans", async () => {
   await agent.call("tearDown", B);
   assert.ok(!(await links()).includes(netB.tap));
-  await agent.call("allocate", D, []); // a machine that will be gone by the restart
+  const netD = await agent.call<MachineNetwork>("allocate", D, []); // a machine that will be gone by the restart
   await agent.stop(true);
-  await H.check("ip", ["link", "add", "wk0rphan000001", "type", "veth", "peer", "name", "orphanpeer"]);
-  await H.check("ip", ["link", "set", "dev", "wk0rphan000001", "alias", "walk:deadbeef0001"]);
+  // The crash left D's tap behind: a walk link of a machine this walkd knows.
+  await H.check("ip", ["link", "add", netD.tap, "type", "veth", "peer", "name", "orphanpeer"]);
+  await H.check("ip", ["link", "set", "dev", netD.tap, "alias", `walk:${D}`]);
+  // Another walkd's link on the same host, and a device that is not walk's at all.
+  await H.check("ip", ["link", "add", "wkother0000001", "type", "veth", "peer", "name", "otherpeer"]);
+  await H.check("ip", ["link", "set", "dev", "wkother0000001", "alias", `walk:${newId()}`]);
   await H.check("ip", ["link", "add", "wkforeign00001", "type", "veth", "peer", "name", "foreignpeer"]);
   assert.equal((await get(H, "127.0.0.1", 18080)).ok, false, "published ports died with walkd");
 
@@ -125,11 +129,13 @@ test("after a daemon crash, reconcile restores running machines and removes only
     { id: B, running: false },
   ]);
   assert.deepEqual(r.setUp, [A]);
-  assert.deepEqual(r.removedLinks, ["wk0rphan000001"]);
+  assert.deepEqual(r.removedLinks, [netD.tap]);
   assert.deepEqual(r.releasedLeases, [D]);
   assert.deepEqual(r.failed, []);
   const now = await links();
   assert.ok(now.includes("wkforeign00001"), "a device without walk's alias is never touched");
+  assert.ok(now.includes("wkother0000001"), "another walkd's link is not this walkd's to remove");
+  await H.check("ip", ["link", "del", "wkother0000001"]);
   assert.ok(now.includes(netA.tap));
   assert.ok(!now.includes(netB.tap));
   assert.deepEqual(await get(H, "127.0.0.1", 18080), { ok: true, data: `hello from ${netA.guestIp}:80 to ${netA.gatewayIp}\n` });
