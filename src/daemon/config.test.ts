@@ -31,3 +31,11 @@ test("[network] and [machines] network are read and validated", () => {
   assert.throws(() => withConfig('[network]\npool = "10.50.0.0/31"\n'), /network\.pool 10\.50\.0\.0\/31 is too small/);
   assert.throws(() => withConfig("[network]\nports = 1\n"), /network\.ports is not a known setting/);
 });
+
+test("the jailer's --netns follows network.netns unless [firecracker] netns is set", () => {
+  const jail = '[firecracker]\njailer = "/usr/local/bin/jailer"\n';
+  const net = '[network]\nnetns = "walk"\ndns = "none"\n';
+  assert.equal(withConfig(jail + net).machines.backends.firecracker.jailer?.netns, "/var/run/netns/walk");
+  assert.equal(withConfig(jail + 'netns = "/run/netns/other"\n' + net).machines.backends.firecracker.jailer?.netns, "/run/netns/other");
+  assert.equal(withConfig(jail).machines.backends.firecracker.jailer?.netns, undefined);
+});

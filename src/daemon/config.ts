@@ -85,7 +85,16 @@ export function loadConfig({ flags, env }: ConfigInput): DaemonConfig {
     concurrency: reg.concurrency === undefined ? 4 : integer("registry.concurrency", fileValueString(reg.concurrency) ?? "", 1, 64),
   };
   const logLevel = pick(flags.logLevel, "WALK_LOG_LEVEL", fromFile.log_level, "info");
-  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, machines: machinesConfig(fromFile), network: parseNetConfig(fromFile.network), activator: parseActivatorConfig(fromFile.activator) };
+  return { dataDir, runtimeDir, socketPath, socketGroup, tcp, registry, logLevel, ...machinesAndNetwork(fromFile), activator: parseActivatorConfig(fromFile.activator) };
+}
+
+/** The jailer opens the tap in its --netns: unless set, that is walk's network.netns, where the taps are made. */
+function machinesAndNetwork(fromFile: Record<string, unknown>): Pick<DaemonConfig, "machines" | "network"> {
+  const network = parseNetConfig(fromFile.network);
+  const machines = machinesConfig(fromFile);
+  const jailer = machines.backends.firecracker.jailer;
+  if (jailer && jailer.netns === undefined && network.netns !== undefined) jailer.netns = `/var/run/netns/${network.netns}`;
+  return { machines, network };
 }
 
 function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig {
@@ -114,6 +123,7 @@ function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig
       cgroupVersion: int("firecracker.cgroup_version", fc.cgroup_version, 1, 2, 2) as 1 | 2,
       cgroups: stringList("firecracker.cgroups", fc.cgroups),
       resourceLimits: stringList("firecracker.resource_limits", fc.resource_limits),
+      ...(fc.netns !== undefined ? { netns: absolute("firecracker.netns", typeof fc.netns === "string" ? fc.netns : "") } : {}),
     };
   }
   return {
