@@ -71,6 +71,7 @@ export class AppService {
       if (!oldRunning && !keepUp) return { app, rollout: "recorded" as const };
       const m = await ctl.createFor(app.generation, true);
       if (m.state !== "started" && m.state !== "starting") {
+        await this.deps.machines.remove(m.id, { force: true }).catch((err: unknown) => this.deps.log.warn({ app: spec.name, machine: m.id, err }, "could not remove the machine that failed to start"));
         throw new WalkError("unavailable", `app ${spec.name}: the new machine ${m.name} did not start: ${m.last_error ?? m.state}; the previous machine keeps serving`, { details: { app: spec.name, machine: m.id } });
       }
       this.deps.repo.setMachine(spec.name, m.id, app.generation);

@@ -154,3 +154,16 @@ test("apps: autostop = suspend keeps the workload's state across sleep and wake 
   assert.match(String(fresh.headers["x-walk-wake"]), /^boot;/);
   assert.equal(machines.restores, 1, "the old snapshot was never restored");
 });
+
+test("apps: a redeploy whose new machine fails to start keeps the previous machine serving and leaves no failed machine behind", async (t) => {
+  const { apps, machines, toml, get } = await setup(t);
+  await apps.deploy(toml("web", "img:v1", "autostop = false"));
+  assert.equal((await get("web.localhost")).body, "v1 0");
+  const first = apps.inspect("web").machineId!;
+  machines.failNextStart = "the base is missing";
+  await assert.rejects(apps.deploy(toml("web", "img:v2", "autostop = false")), (e: unknown) => isWalkError(e, "unavailable") && /did not start: the base is missing; the previous machine keeps serving/.test(e.message));
+  assert.equal(apps.inspect("web").machineId, first);
+  assert.deepEqual(machines.running().map((m) => m.view.id), [first]);
+  assert.deepEqual([...machines.machines.values()].filter((m) => m.view.state === "failed"), [], "the failed machine was removed");
+  assert.equal((await get("web.localhost")).body, "v1 0");
+});

@@ -30,6 +30,8 @@ export class FakeMachines implements AppMachines {
   stops = 0;
   suspends = 0;
   restores = 0;
+  /** The next start fails (the machine ends up failed with this as its last error). */
+  failNextStart: string | undefined;
   private next = 2;
 
   constructor(
@@ -53,6 +55,11 @@ export class FakeMachines implements AppMachines {
   async start(ref: string, opts: { restore?: boolean } = {}): Promise<AppMachineView> {
     const m = this.get(ref);
     if (m.view.state === "started") return { ...m.view };
+    if (this.failNextStart !== undefined) {
+      m.view = { ...m.view, state: "failed", last_error: this.failNextStart };
+      this.failNextStart = undefined;
+      return { ...m.view };
+    }
     if (opts.restore === true) {
       if (m.snapshot === undefined) throw new WalkError("not_found", `machine ${m.view.name} has no snapshot`);
       this.restores++;
