@@ -136,13 +136,19 @@ test("port errors are reported before anything is created or booted", async () =
   await assert.rejects(client.createMachine({ image: imageB, network: "none", ports: ["18090:80"] }), /network "none" cannot publish ports/);
   // A port a process in walkd's namespace holds.
   await assert.rejects(client.createMachine({ image: imageB, ports: ["127.0.0.1:18081:80"] }), /18081/);
+  const sock = join(dir, "run", "walkd.sock");
+  const bad = await runCli(sock, ["run", "-d", "-p", "8080:80/sctp", "oci:/nonexistent:x"]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid port spec "8080:80\/sctp": the protocol must be tcp or udp/);
+  const both = await runCli(sock, ["run", "-d", "--net", "none", "-p", "8080:80", "oci:/nonexistent:x"]);
+  assert.match(both.stderr, /--net none and -p exclude each other/);
   assert.equal(await count(), before);
   const none = await client.createMachine({ image: imageB, network: "none" });
   assert.deepEqual([none.network, none.net], ["none", null]);
   await client.removeMachine(none.id, true);
 });
 
-test("two real guests: published port, NAT out, isolation, DNS; a walkd crash keeps A's networking and cleans an orphaned tap", async () => {
+test("two real guests: published port, NAT out, isolation, DNS; a walkd crash keeps A's networking and cleans the tap of a VM that died meanwhile", async () => {
   const b = await client.createMachine({ image: imageB, name: "peer-b", start: true });
   assert.equal(b.state, "started", b.last_error ?? "");
   assert.equal(b.net?.ip, "10.232.0.2");
@@ -176,16 +182,23 @@ test("two real guests: published port, NAT out, isolation, DNS; a walkd crash ke
   assert.doesNotMatch(out, /METADATA: hello/);
   assert.match(out, /DNS: [1-9]/);
 
-  // Crash walkd; leave an orphaned walk tap behind as a crash would.
+  // Crash walkd; B's VM dies while walkd is away, so its tap is an orphan. A walk-looking tap of a
+  // machine this walkd never knew (another walkd's) must survive the reconcile.
+  const bPid = (await client.machine(b.id)).vm!.pid;
   await crashWalkd();
-  const orphan = "wkdeadbeef0001";
-  await H.check("ip", ["tuntap", "add", "dev", orphan, "mode", "tap"]);
-  await H.check("ip", ["link", "set", orphan, "alias", "walk:deadbeef0001aaaa"]);
+  process.kill(bPid, "SIGKILL");
+  await until("B's QEMU to end", async () => !(await access(`/proc/${bPid}`).then(() => true, () => false)));
+  const foreign = "wkdeadbeef0001";
+  await H.check("ip", ["tuntap", "add", "dev", foreign, "mode", "tap"]);
+  await H.check("ip", ["link", "set", foreign, "alias", "walk:deadbeef0001aaaa"]);
   await startWalkd();
   await until("A's published port after the restart", async () => (await httpGet("http://127.0.0.1:18080/")).includes("served by A"), a);
   const links = await H.check("ip", ["-o", "link", "show"]);
-  assert.doesNotMatch(links, new RegExp(orphan));
+  assert.doesNotMatch(links, new RegExp(b.net.tap));
   assert.match(links, new RegExp(n.tap));
+  assert.match(links, new RegExp(foreign));
+  await H.check("ip", ["link", "del", foreign]);
+  assert.equal((await client.machine(b.id)).state, "failed");
   const again = await client.machine(a.id);
   assert.deepEqual([again.state, again.net], ["started", n]);
 

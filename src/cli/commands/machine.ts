@@ -4,7 +4,7 @@
 import { Command, Option } from "commander";
 import { WalkError, isWalkError } from "../../lib/index.js";
 import type { MachineWire } from "../../api/machine-schemas.js";
-import { formatPort } from "../../net/index.js";
+import { formatPort, parsePortSpecs } from "../../net/index.js";
 import type { WalkClient } from "../client.js";
 import { followJob } from "../jobs.js";
 import { ago, printJson, printTable } from "../output.js";
@@ -95,6 +95,9 @@ export function machineCommands(client: () => WalkClient): Command[] {
     .option("-d, --detach", "start it in the background and print the machine id")
     .action(async (image: string, args: string[], o: { env: string[]; entrypoint?: string; workdir?: string; user?: string; cpus?: string; memory?: string; disk?: string; name?: string; restart: string; net?: "default" | "none"; publish: string[]; detach?: boolean }) => {
       const c = client();
+      // Syntax only, before a pull: the daemon applies the operator's policy (address, privileged ports).
+      parsePortSpecs(o.publish, { defaultAddress: "127.0.0.1", allowPrivileged: true });
+      if (o.net === "none" && o.publish.length > 0) throw new WalkError("invalid_argument", "--net none and -p exclude each other: a machine without a network publishes no ports");
       await ensurePulled(c, image, o.detach === true);
       const cpus = o.cpus === undefined ? undefined : Number(o.cpus);
       if (cpus !== undefined && !Number.isInteger(cpus)) throw new WalkError("invalid_argument", `--cpus must be a whole number, got ${JSON.stringify(o.cpus)}`);
