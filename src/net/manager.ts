@@ -9,7 +9,7 @@ import { LinkDevices, tapKind, type LinkKind } from "./devices.js";
 import { DEFAULT_DNS_LIMITS, DnsForwarder, resolveUpstreams, type DnsLimits } from "./dns.js";
 import { HostNet } from "./host.js";
 import { NetRepository, type Lease } from "./leases.js";
-import { applyTable, renderTable, type NftState } from "./nft.js";
+import { applyTable, removeTable, renderTable, type NftState } from "./nft.js";
 import { parsePortSpecs, type PublishedPort } from "./ports.js";
 import { DEFAULT_PROXY_LIMITS, checkPortsFree, openForwarder, type Forwarder, type ProxyLimits } from "./proxy.js";
 
@@ -287,8 +287,10 @@ export class NetworkManager {
     };
   }
 
+  /** Writes the table for the current machines; with none, walk's table is removed (nothing to filter). */
   private async applyState(): Promise<void> {
-    await applyTable(this.host, this.renderedTable());
+    if (this.active.size === 0) await removeTable(this.host);
+    else await applyTable(this.host, this.renderedTable());
   }
 
   /** Turns IPv4 forwarding on if it is off, remembering (durably) that walk did so. */

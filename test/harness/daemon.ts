@@ -1,5 +1,5 @@
 // Starts a real walkd in-process on a temp data dir and socket, with a client bound to it.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../../src/lib/index.js";
@@ -20,8 +20,12 @@ export interface TestDaemon {
 
 export async function startTestDaemon(opts: { dir?: string; flags?: Parameters<typeof loadConfig>[0]["flags"] } = {}): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "walk-test-")));
+  // A test walkd runs in the host's network namespace: its machines get no network unless the
+  // test's own config says so (networking tests run walkd in a namespace they create).
+  const defaults = join(dir, "walkd-test.toml");
+  if (opts.flags?.config === undefined) await writeFile(defaults, '[machines]\nnetwork = "none"\n');
   const config = loadConfig({
-    flags: { dataDir: join(dir, "data"), runtimeDir: join(dir, "run"), config: "/dev/null", ...opts.flags },
+    flags: { dataDir: join(dir, "data"), runtimeDir: join(dir, "run"), config: defaults, ...opts.flags },
     env: {},
   });
   const daemon = await startDaemon(config, silentLogger());

@@ -137,4 +137,6 @@ export async function machineFixture(opts: { backend: "standin" | "qemu"; script
 }
 
 /** Short backoff and fast polling so policy tests finish quickly; not timing assertions. */
-const MACHINE_TIMING = "restart_backoff_initial_ms = 50\nrestart_backoff_max_ms = 400\npoll_ms = 50\nstop_timeout = 10";
+// network = "none": these walkds run in the host namespace, where tests must not make taps or rules
+// (the networking tests run walkd in a namespace of their own).
+const MACHINE_TIMING = "restart_backoff_initial_ms = 50\nrestart_backoff_max_ms = 400\npoll_ms = 50\nstop_timeout = 10\nnetwork = \"none\"";

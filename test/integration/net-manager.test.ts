@@ -42,6 +42,8 @@ async function startAgent(): Promise<NetAgent> {
 before(async () => {
   [H, O, GA, GB, GC] = (await Promise.all(["h", "o", "ga", "gb", "gc"].map((l) => Netns.create(`nm${l}`)))) as [Netns, Netns, Netns, Netns, Netns];
   db = openTempNetDb();
+  // A new namespace inherits ip_forward from the host's; the tests below check walk's own changes to it.
+  await H.check("sysctl", ["-w", "net.ipv4.ip_forward=0"]);
   await link(H, "uplink0", "203.0.113.2/24", O, "eth0", "203.0.113.1/24");
   await O.check("ip", ["addr", "add", "169.254.169.254/32", "dev", "eth0"]);
   await H.check("ip", ["route", "add", "169.254.169.254/32", "via", "203.0.113.1"]);
