@@ -222,11 +222,16 @@ export async function* readLogs(paths: MachinePaths, opts: ReadLogsOptions = {})
     }
     if (!live) break;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, opts.pollMs ?? 200);
-      opts.signal?.addEventListener("abort", () => {
+      // The listener goes with each poll: a follow that lasts hours must not pile them up.
+      const onAbort = (): void => {
         clearTimeout(t);
         resolve();
-      });
+      };
+      const t = setTimeout(() => {
+        opts.signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, opts.pollMs ?? 200);
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
   const rest = filter.end();
