@@ -270,9 +270,22 @@ void test("a complete partial file is verified and published without asking the 
 });
 
 void test("a waiter whose descriptor disagrees on the size with the shared download is refused", async () => {
-  const [a, b] = await Promise.allSettled([store.ingest(DESC, opener(DATA)), store.ingest({ digest: DESC.digest, size: 1234 }, opener(DATA))]);
-  assert.equal(a.status, "fulfilled");
-  assert.ok(b.status === "rejected" && isWalkError(b.reason, "digest_mismatch") && /declared as 1234 bytes/.test((b.reason as Error).message));
+  // `a` is in flight (its source opened, its stream held) before `b` arrives, so `b` joins `a`'s download.
+  let opened: () => void = () => undefined;
+  const isOpen = new Promise<void>((r) => (opened = r));
+  const gate = new Readable({ read() {} });
+  const held: BlobOpener = async () => {
+    opened();
+    return { stream: gate, offset: 0 };
+  };
+  const a = store.ingest(DESC, held);
+  await isOpen;
+  const b = store.ingest({ digest: DESC.digest, size: 1234 }, opener(DATA));
+  gate.push(DATA);
+  gate.push(null);
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  assert.equal(ra.status, "fulfilled");
+  assert.ok(rb.status === "rejected" && isWalkError(rb.reason, "digest_mismatch") && /declared as 1234 bytes/.test((rb.reason as Error).message));
 });
 
 void test("an ingest arriving after the last waiter canceled starts a fresh download", async () => {
