@@ -15,16 +15,8 @@ export interface AppRecord {
   updatedAt: string;
 }
 
-interface Row {
-  name: string;
-  spec: string;
-  generation: number;
-  machineId: string | null;
-  machineGeneration: number | null;
-  snapshotGeneration: number | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A row as SELECT returns it: the record with its spec still JSON. */
+type Row = Omit<AppRecord, "spec"> & { spec: string };
 
 const SELECT =
   "SELECT name, spec, generation, machine_id AS machineId, machine_generation AS machineGeneration, snapshot_generation AS snapshotGeneration, created_at AS createdAt, updated_at AS updatedAt FROM apps";
