@@ -1,19 +1,19 @@
 // The activator: walkd's HTTP entry point for apps. Owns the listeners (the main one, routed by
-// Host, and one per app host port), dispatches each request to its app's runtime, holds it while
-// the app wakes (or shows the optional "starting" page), then hands it to the proxy. Owns no
-// backend lifecycle policy beyond what AppRuntime does; knows nothing of machines.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import type { Duplex } from "node:stream";
+// Host, and one per app host port) and their client connections, dispatches each request to its
+// app's runtime, holds it while the app wakes (or shows the optional "starting" page), then hands
+// it to an exchange. Owns no backend lifecycle policy beyond what AppRuntime does; knows nothing
+// of machines.
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { WalkError, silentLogger, type Logger } from "../lib/index.js";
 import { AppRuntime, Refusal, resolveLimits, type AppStatus, type Lease } from "./app-runtime.js";
+import { ClientConnection, type ConnectionOptions } from "./client-connection.js";
+import { proxyExchange, type ExchangeContext, type Outcome } from "./exchange.js";
 import { hostFromHeader } from "./hostname.js";
+import type { RequestHead } from "./http1/head.js";
 import { AppMetrics, type ActivatorMetricsSnapshot, type RefusalCause } from "./metrics.js";
 import { refusalPage, startingPage, type Page } from "./pages.js";
-import { forwardHttp, sendPage, type ForwardContext, type Outcome } from "./proxy-http.js";
-import { forwardUpgrade, sendRawPage } from "./proxy-upgrade.js";
 import { RouteTable } from "./routes.js";
-import { timingHeaders } from "./timing.js";
+import { timingLines } from "./timing.js";
 import { DEFAULT_APP_LIMITS, DEFAULT_UPSTREAM_TIMEOUTS, type AppLimits, type AppRoute, type StartingPageOptions, type UpstreamTimeouts } from "./types.js";
 
 export interface ActivatorOptions {
@@ -32,6 +32,8 @@ export interface ActivatorOptions {
   maxHeaderSize?: number;
   /** Time a client has to send its request headers. Default 30000. */
   clientHeadersTimeoutMs?: number;
+  /** An idle keep-alive client connection is closed after this long. Default 5000. */
+  keepAliveTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -49,12 +51,15 @@ export class Activator {
   private table = RouteTable.build([]);
   private readonly apps = new Map<string, App>();
   private readonly portServers = new Map<number, Server>();
-  private readonly upgraded = new Set<Duplex>();
+  /** Client connections, with the host port of the listener that accepted them (undefined: the main one). */
+  private readonly connections = new Map<ClientConnection, number | undefined>();
+  private readonly upgraded = new Set<Socket>();
   private readonly unrouted: Partial<Record<RefusalCause, number>> = {};
   private readonly logger: Logger;
   private readonly defaults: AppLimits;
   private readonly timeouts: UpstreamTimeouts;
   private readonly retryAfter: number;
+  private readonly connectionOptions: ConnectionOptions;
   private routesUpdate: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -65,11 +70,12 @@ export class Activator {
     this.defaults = { ...DEFAULT_APP_LIMITS, ...opts.defaults };
     this.timeouts = { ...DEFAULT_UPSTREAM_TIMEOUTS, ...opts.upstream };
     this.retryAfter = opts.retryAfterSeconds ?? 5;
+    this.connectionOptions = { maxHeaderSize: opts.maxHeaderSize ?? 16_384, headersTimeoutMs: opts.clientHeadersTimeoutMs ?? 30_000, keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 5_000 };
   }
 
   /** Starts the main listener and applies `routes`. Rejects (listening on nothing) when either fails. */
   static async start(opts: ActivatorOptions = {}, routes: readonly AppRoute[] = []): Promise<Activator> {
-    const main = createServer(serverOptions(opts));
+    const main = createServer({ noDelay: true });
     const a = new Activator(opts, main);
     a.attach(main, undefined);
     await listen(main, opts.listen?.host ?? "127.0.0.1", opts.listen?.port ?? 0);
@@ -133,6 +139,7 @@ export class Activator {
     await this.routesUpdate;
     for (const a of this.apps.values()) a.runtime.close();
     for (const s of this.upgraded) s.destroy();
+    for (const c of this.connections.keys()) c.destroy();
     await Promise.all([this.main, ...this.portServers.values()].map(closeServer));
     this.portServers.clear();
   }
@@ -144,7 +151,7 @@ export class Activator {
     try {
       for (const port of table.ports()) {
         if (this.portServers.has(port)) continue;
-        const s = createServer(serverOptions(this.opts));
+        const s = createServer({ noDelay: true });
         this.attach(s, port);
         await listen(s, this.opts.hostPortAddress ?? this.opts.listen?.host ?? "127.0.0.1", port);
         opened.set(port, s);
@@ -159,6 +166,7 @@ export class Activator {
       if (keepPorts.has(port)) continue;
       this.portServers.delete(port);
       void closeServer(s);
+      for (const [c, p] of this.connections) if (p === port) c.destroy();
     }
     for (const r of table.apps()) {
       const l = limits.get(r.name)!;
@@ -180,29 +188,47 @@ export class Activator {
   }
 
   private attach(server: Server, port: number | undefined): void {
-    server.on("request", (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res, port));
-    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head, port));
+    server.on("connection", (socket: Socket) => {
+      const conn = new ClientConnection(
+        socket,
+        this.connectionOptions,
+        (c, req) => this.onRequest(c, req, port),
+        () => (this.unrouted.bad_request = (this.unrouted.bad_request ?? 0) + 1),
+      );
+      this.connections.set(conn, port);
+      socket.once("close", () => this.connections.delete(conn));
+    });
   }
 
   /** The app a request is for, or the cause to refuse it with. */
-  private route(req: IncomingMessage, port: number | undefined): App | "unknown_host" | "bad_host" {
+  private route(req: RequestHead, port: number | undefined): App | "unknown_host" | "bad_host" {
     if (port !== undefined) {
       const r = this.table.byHostPort(port);
       return r ? this.apps.get(r.name)! : "unknown_host";
     }
-    const host = hostFromHeader(req.headers.host);
+    const host = hostFromHeader(req.authority ?? req.host);
     if (host === undefined) return "bad_host";
     const r = this.table.byHostname(host);
     return r ? this.apps.get(r.name)! : "unknown_host";
   }
 
-  private forwardContext(app: App, lease: Lease, heldMs: number): ForwardContext {
-    return { app: app.route.name, timeouts: this.timeouts, retryAfterSeconds: this.retryAfter, timing: (st) => timingHeaders(lease.wake, heldMs, st) };
-  }
-
-  private outcome(app: App): (o: Outcome) => void {
-    return (o) => {
-      if (o === "upstream_error" || o === "upstream_timeout") app.metrics.refused(o);
+  private exchangeContext(app: App, lease: Lease, heldMs: number): ExchangeContext {
+    return {
+      app: app.route.name,
+      timeouts: this.timeouts,
+      retryAfterSeconds: this.retryAfter,
+      timing: (st) => timingLines(lease.wake, heldMs, st),
+      done: (o: Outcome) => {
+        if (o === "upstream_error" || o === "upstream_timeout") app.metrics.refused(o);
+      },
+      openConnection: () => app.runtime.openConnection(),
+      track: (sockets) => {
+        for (const s of sockets) {
+          this.upgraded.add(s);
+          s.once("close", () => this.upgraded.delete(s));
+        }
+      },
+      badUpstream: (message) => this.logger.warn({ app: app.route.name, err: message }, "activator: refused the app's response"),
     };
   }
 
@@ -223,80 +249,54 @@ export class Activator {
       }
       if (err instanceof Refusal) {
         app.metrics.refused(err.refusal);
-        return { page: refusalPage(err.refusal as Exclude<RefusalCause, "starting_page">, app.route.name, this.retryAfter), heldMs };
+        return { page: refusalPage(err.refusal as Exclude<RefusalCause, "starting_page" | "bad_request">, app.route.name, this.retryAfter), heldMs };
       }
       if (err === CLIENT_GONE) return { page: undefined, heldMs };
       throw err;
     }
   }
 
-  private async onRequest(req: IncomingMessage, res: ServerResponse, port: number | undefined): Promise<void> {
+  private onRequest(conn: ClientConnection, req: RequestHead, port: number | undefined): void {
     const app = this.route(req, port);
     if (typeof app === "string") {
       this.unrouted[app] = (this.unrouted[app] ?? 0) + 1;
-      return sendPage(res, refusalPage(app, undefined, this.retryAfter), {});
+      return conn.reply(refusalPage(app, undefined, this.retryAfter), "", req, req.upgrade !== undefined);
     }
     const warm = app.runtime.tryAcquire();
     if (warm !== undefined) {
       app.metrics.requests++;
       app.metrics.held(0);
-      return forwardHttp(req, res, warm, this.forwardContext(app, warm, 0), this.outcome(app));
+      return proxyExchange(conn, req, warm, this.exchangeContext(app, warm, 0));
     }
+    void this.holdThenForward(conn, req, app);
+  }
+
+  /** The cold (or queued) path: hold the request for a lease, answering the client itself if refused. */
+  private async holdThenForward(conn: ClientConnection, req: RequestHead, app: App): Promise<void> {
     const ac = new AbortController();
-    const onClose = (): void => ac.abort(CLIENT_GONE);
-    res.on("close", onClose);
+    conn.events = { clientGone: () => ac.abort(CLIENT_GONE), clientDrained: () => undefined };
     const sp = this.opts.startingPage;
     const starting = sp !== undefined && wantsHtml(req) ? setTimeout(() => ac.abort(SHOW_STARTING), sp.afterMs) : undefined;
     const held = await this.hold(app, ac.signal).finally(() => {
       clearTimeout(starting);
-      res.off("close", onClose);
+      conn.events = undefined;
     });
     if ("page" in held) {
-      if (held.page !== undefined && !res.destroyed) sendPage(res, held.page, timingHeaders("none", held.heldMs));
+      if (held.page !== undefined && !conn.closed) conn.reply(held.page, timingLines("none", held.heldMs), req, req.upgrade !== undefined);
       return;
     }
-    if (res.destroyed) return held.lease.release();
-    forwardHttp(req, res, held.lease, this.forwardContext(app, held.lease, held.heldMs), this.outcome(app));
-  }
-
-  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, port: number | undefined): Promise<void> {
-    socket.on("error", () => socket.destroy());
-    const app = this.route(req, port);
-    if (typeof app === "string") {
-      this.unrouted[app] = (this.unrouted[app] ?? 0) + 1;
-      return sendRawPage(socket, refusalPage(app, undefined, this.retryAfter), {});
-    }
-    const ac = new AbortController();
-    const onClose = (): void => ac.abort(CLIENT_GONE);
-    socket.once("close", onClose);
-    const held = await this.hold(app, ac.signal).finally(() => socket.off("close", onClose));
-    if ("page" in held) {
-      if (held.page !== undefined && !socket.destroyed) sendRawPage(socket, held.page, timingHeaders("none", held.heldMs));
-      return;
-    }
-    if (socket.destroyed) return held.lease.release();
-    const ctx = {
-      ...this.forwardContext(app, held.lease, held.heldMs),
-      openConnection: () => app.runtime.openConnection(),
-      track: (sockets: Duplex[]) => {
-        for (const s of sockets) {
-          this.upgraded.add(s);
-          s.once("close", () => this.upgraded.delete(s));
-        }
-      },
-    };
-    forwardUpgrade(req, socket, head, held.lease, ctx, this.outcome(app));
+    if (conn.closed) return held.lease.release();
+    proxyExchange(conn, req, held.lease, this.exchangeContext(app, held.lease, held.heldMs));
   }
 }
 
 /** A browser navigation that may get the "starting" page (never an API client or an upgrade). */
-function wantsHtml(req: IncomingMessage): boolean {
-  return (req.method === "GET" || req.method === "HEAD") && (req.headers.accept ?? "").toLowerCase().includes("text/html");
-}
-
-function serverOptions(opts: ActivatorOptions): Parameters<typeof createServer>[0] {
-  // requestTimeout 0: an upload may stream for long; the header timeout and the upstream idle timeout bound the rest.
-  return { maxHeaderSize: opts.maxHeaderSize ?? 16_384, headersTimeout: opts.clientHeadersTimeoutMs ?? 30_000, requestTimeout: 0 };
+function wantsHtml(req: RequestHead): boolean {
+  if (req.upgrade !== undefined || (req.method !== "GET" && req.method !== "HEAD")) return false;
+  for (let i = 0; i < req.headers.length; i += 2) {
+    if (req.headers[i]!.toLowerCase() === "accept" && req.headers[i + 1]!.toLowerCase().includes("text/html")) return true;
+  }
+  return false;
 }
 
 function listen(s: Server, host: string, port: number): Promise<void> {
@@ -321,6 +321,5 @@ function closeServer(s: Server): Promise<void> {
   return new Promise((resolve) => {
     if (!s.listening) return resolve();
     s.close(() => resolve());
-    s.closeAllConnections();
   });
 }

@@ -2,19 +2,11 @@
 // Owns the single-flight wake, the wake budget, the wait queue and its limit, hard concurrency,
 // the idle clock and the keep-alive pool to the current backend. Never touches client sockets:
 // callers get a Lease (or a Refusal) and do the proxying.
-import { Agent } from "node:http";
 import { WalkError, type Logger } from "../lib/index.js";
 import type { AppMetrics, RefusalCause } from "./metrics.js";
 import { waitReady } from "./readiness.js";
+import { UpstreamPool } from "./upstream-pool.js";
 import type { AppLimits, AppRoute, BackendTarget, WakeKind, WakeResult } from "./types.js";
-
-/**
- * A pooled upstream socket idle this long is closed (node lowers it further to a backend's
- * `Keep-Alive: timeout=` hint). Below node's own server default of 5 s, so walkd closes an idle
- * connection before a typical backend does, rather than reusing one the backend is closing.
- * Requests in flight use the upstream idle timeout instead.
- */
-const FREE_SOCKET_TIMEOUT_MS = 4_000;
 
 /** The activator answers a request itself, for this cause. */
 export class Refusal extends Error {
@@ -32,7 +24,7 @@ export interface WakeInfo {
 
 interface Ready {
   readonly target: BackendTarget;
-  readonly agent: Agent;
+  readonly pool: UpstreamPool;
   readonly info: WakeInfo;
   readonly readyAt: number;
   /** Leases on this backend still open; its pool is destroyed when it is retired and this is 0. */
@@ -46,7 +38,7 @@ export type AppState = State["kind"];
 
 export interface Lease {
   readonly target: BackendTarget;
-  readonly agent: Agent;
+  readonly pool: UpstreamPool;
   /** Set when this request waited for a wake (it started it or joined it). */
   readonly wake: WakeInfo | undefined;
   /** The backend could not be reached: retire it so the next request wakes it again. */
@@ -220,7 +212,7 @@ export class AppRuntime {
     let open = true;
     return {
       target: ready.target,
-      agent: ready.agent,
+      pool: ready.pool,
       wake,
       unreachable: () => {
         if (this.state.kind === "ready" && this.state.ready === ready) {
@@ -233,7 +225,7 @@ export class AppRuntime {
         if (!open) return;
         open = false;
         ready.leases--;
-        if (ready.retired && ready.leases === 0) ready.agent.destroy();
+        if (ready.retired && ready.leases === 0) ready.pool.destroy();
         this.giveBackSlot();
         this.scheduleIdle();
       },
@@ -299,7 +291,7 @@ export class AppRuntime {
       }
       const ready: Ready = {
         target: { host: result.host, port: result.port },
-        agent: new Agent({ keepAlive: true, maxSockets: this.limits.hardConcurrency, noDelay: true, timeout: FREE_SOCKET_TIMEOUT_MS }),
+        pool: new UpstreamPool({ host: result.host, port: result.port }),
         info: { kind: result.kind, durMs: performance.now() - started },
         readyAt: performance.now(),
         leases: 0,
@@ -354,7 +346,7 @@ export class AppRuntime {
 
   private retire(ready: Ready): void {
     ready.retired = true;
-    if (ready.leases === 0) ready.agent.destroy();
+    if (ready.leases === 0) ready.pool.destroy();
   }
 
   private cancelIdle(): void {

@@ -3,7 +3,7 @@
 import type { WakeKind } from "./types.js";
 
 /** Why the activator itself answered instead of the upstream. */
-export type RefusalCause = "unknown_host" | "bad_host" | "wake_failed" | "wake_timeout" | "queue_full" | "queue_timeout" | "upstream_error" | "upstream_timeout" | "starting_page";
+export type RefusalCause = "unknown_host" | "bad_host" | "wake_failed" | "wake_timeout" | "queue_full" | "queue_timeout" | "upstream_error" | "upstream_timeout" | "starting_page" | "bad_request";
 
 /** Upper bounds (ms) of the histogram buckets; the last bucket is unbounded. */
 export const HISTOGRAM_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000] as const;
@@ -48,7 +48,7 @@ export interface AppMetricsSnapshot {
 }
 
 export interface ActivatorMetricsSnapshot {
-  /** Requests that matched no app (404) or had a malformed Host (400). */
+  /** Requests that matched no app (404), had a malformed Host (400) or could not be parsed (bad_request). */
   unrouted: Partial<Record<RefusalCause, number>>;
   apps: Record<string, AppMetricsSnapshot>;
 }

@@ -17,7 +17,7 @@ function escapeHtml(s: string): string {
 }
 
 /** The page for a refusal; `app` is a route name (a DNS label), never client input. */
-export function refusalPage(cause: Exclude<RefusalCause, "starting_page">, app: string | undefined, retryAfterSeconds: number): Page {
+export function refusalPage(cause: Exclude<RefusalCause, "starting_page" | "bad_request">, app: string | undefined, retryAfterSeconds: number): Page {
   const text = (status: number, body: string, retry = false): Page => ({ status, contentType: TEXT, body: `${body}\n`, ...(retry ? { retryAfter: retryAfterSeconds } : {}) });
   switch (cause) {
     case "unknown_host":
