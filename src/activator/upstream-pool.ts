@@ -86,6 +86,8 @@ export class UpstreamPool {
       return;
     }
     c.reused = true;
+    // An idle connection reads, so a close or stray bytes drop it at once (its last exchange may have paused it).
+    if (c.socket.isPaused()) c.socket.resume();
     c.socket.setTimeout(FREE_SOCKET_TIMEOUT_MS);
     this.idle.push(c);
   }
