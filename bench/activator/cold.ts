@@ -1,51 +1,42 @@
-// Cold-path measurement: time to first byte for a request to a stopped app, through the
-// activator, for a backend that boots and one that resumes. The backends come from a factory so
-// the machine-backed ones (an app with autostop=stop, and one with autostop=suspend) plug in here
-// unchanged; until they are wired, run.ts passes the loopback stand-in, which measures only what
-// the activator adds on the cold path (wake bookkeeping, readiness probing, proxying).
-import { request } from "node:http";
-import { Activator, type AppBackend } from "../../src/activator/index.js";
-import { eventually } from "../../src/activator/testing.js";
-
-export type ColdKind = "boot" | "resume";
-
-/** Makes one app backend that wakes by `kind`; close() tears down whatever it started. */
-export type ColdBackendFactory = (kind: ColdKind) => Promise<{ backend: AppBackend; close(): Promise<void> }>;
+// Cold-path measurement: time to first byte of a request to a stopped app through walkd's
+// activator, for an app whose machine boots (autostop = "stop") and one whose machine resumes from
+// its snapshot (autostop = "suspend"), on real QEMU machines (cold-apps.ts). The first request of
+// each app creates its machine (app disk, state disk) and is not counted. Each sample then waits
+// until both apps are asleep, so no wake overlaps the other app's stop or suspend, and the order
+// of the two kinds alternates run to run, so both see the same drift in the host's load.
+import { ColdApps, type ColdKind } from "./cold-apps.js";
 
 export interface ColdSample {
+  kind: ColdKind;
   ttfbMs: number;
-  /** The x-walk-wake header of the response, e.g. "resume;dur=41.2". */
+  /** The x-walk-wake header of the response, e.g. "resume;dur=412.3". */
   wake: string;
 }
 
-function ttfb(port: number): Promise<ColdSample> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = request({ host: "127.0.0.1", port, headers: { host: "cold.localhost" }, agent: false }, (res) => {
-      const ms = performance.now() - t0;
-      res.resume();
-      res.on("end", () => (res.statusCode === 200 ? resolve({ ttfbMs: ms, wake: String(res.headers["x-walk-wake"]) }) : reject(new Error(`cold request answered ${res.statusCode}`))));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** `runs` cold requests, each after the app went idle (idle timeout 50 ms, no cooldown). */
-export async function measureCold(factory: ColdBackendFactory, kind: ColdKind, runs: number): Promise<ColdSample[]> {
-  const made = await factory(kind);
-  const a = await Activator.start({}, [{ name: "cold", backend: made.backend, limits: { idleTimeoutMs: 50, cooldownMs: 0, wakeBudgetMs: 120_000 } }]);
+/** `runs` cold requests per kind; `onSample` sees each as it is taken. */
+export async function measureCold(runs: number, onSample: (s: ColdSample, run: number) => void): Promise<ColdSample[]> {
+  const apps = await ColdApps.start();
   const samples: ColdSample[] = [];
   try {
-    // The first wake of any backend is a boot; a resume needs one sleep first.
-    if (kind === "resume") await ttfb(a.address.port);
-    for (let i = 0; i < runs; i++) {
-      await eventually("the app to go idle", () => a.status("cold")?.state === "stopped", 120_000);
-      samples.push(await ttfb(a.address.port));
+    for (const kind of ["boot", "resume"] as const) await apps.get(kind);
+    for (let run = 1; run <= runs; run++) {
+      for (const kind of run % 2 === 1 ? (["boot", "resume"] as const) : (["resume", "boot"] as const)) {
+        await apps.waitAsleep("boot");
+        await apps.waitAsleep("resume");
+        const r = await apps.get(kind);
+        const wake = String(r.headers["x-walk-wake"]);
+        // A resume that fell back to a boot would be counted as the wrong kind: stop instead.
+        if (!wake.startsWith(`${kind};dur=`)) throw await apps.withLog(new Error(`a cold request to the ${kind} app answered with x-walk-wake ${wake}`));
+        const s = { kind, ttfbMs: r.ttfbMs, wake };
+        samples.push(s);
+        onSample(s, run);
+      }
     }
+    // Asleep at the end too, so close() finds no machine running (what it kills is then a leftover).
+    await apps.waitAsleep("boot");
+    await apps.waitAsleep("resume");
   } finally {
-    await a.close();
-    await made.close();
+    await apps.close();
   }
   return samples;
 }

@@ -12,7 +12,7 @@ export interface NginxPorts {
   proxy: number;
 }
 
-export const UPSTREAM_BODY = "hello from the upstream\n";
+const UPSTREAM_BODY = "hello from the upstream\n";
 
 function config(dir: string, p: NginxPorts, workers: number): string {
   return `

@@ -3,14 +3,17 @@
 // requests/s and p50/p99 latency per proxy, median of --runs alternating runs, and the ratios
 // against the goals (>= 0.6x nginx throughput, <= 1.5x its p99). nginx gets --nginx-workers
 // workers (default 1: the activator is one node thread). A bare node:http proxy runs too, as
-// the floor of what node's HTTP stack allows (see floor.ts). Then the cold path (see cold.ts).
+// the floor of what node's HTTP stack allows (see floor.ts). Then the cold path on real QEMU
+// machines (see cold.ts): time to first byte of --cold-runs boots and resumes, medians and
+// resume/boot (--cold-runs 0 skips it).
 //   node dist/bench/activator/run.js [--seconds 5] [--connections 32] [--runs 3] [--nginx-workers 1] [--cold-runs 5]
 import { parseArgs } from "node:util";
 import { Activator, type AppBackend } from "../../src/activator/index.js";
-import { TestBackend, unusedPort } from "../../src/activator/testing.js";
+import { unusedPort } from "../../src/activator/testing.js";
 import { startFloorProxy } from "./floor.js";
-import { measureCold, type ColdBackendFactory, type ColdKind } from "./cold.js";
-import { Nginx, UPSTREAM_BODY } from "./nginx.js";
+import { measureCold, type ColdSample } from "./cold.js";
+import { GUEST_MEMORY_MIB } from "./cold-apps.js";
+import { Nginx } from "./nginx.js";
 import { wrk, type WrkResult } from "./wrk.js";
 
 const { values } = parseArgs({
@@ -29,6 +32,7 @@ const nginxWorkers = Number(values["nginx-workers"]);
 const coldRuns = Number(values["cold-runs"]);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ms = (v: number): string => `${v.toFixed(1).padStart(7)} ms`;
 const fmt = (r: { rps: number; p50Ms: number; p99Ms: number }): string => `${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(6)} ms   p99 ${r.p99Ms.toFixed(2).padStart(6)} ms`;
 
 function summary(rs: WrkResult[]): { rps: number; p50Ms: number; p99Ms: number } {
@@ -39,16 +43,6 @@ function summary(rs: WrkResult[]): { rps: number; p50Ms: number; p99Ms: number }
 function fixedBackend(port: number): AppBackend {
   return { wake: async () => ({ host: "127.0.0.1", port, kind: "boot" }), idle: async () => undefined };
 }
-
-/**
- * The cold-path backends. Today: the loopback stand-in, ready at once, so the numbers are the
- * activator's own cold-path cost. The machine-backed factory replaces this one line's target.
- */
-const coldBackends: ColdBackendFactory = async (kind: ColdKind) => {
-  const b = new TestBackend({ handler: (_req, res) => res.end(UPSTREAM_BODY), wakeDelayMs: 0, afterIdle: kind });
-  return { backend: b, close: () => b.stop() };
-};
-const COLD_BACKENDS_ARE_STANDINS = true;
 
 async function main(): Promise<void> {
   const ports = { upstream: await unusedPort(), proxy: await unusedPort() };
@@ -90,14 +84,16 @@ async function main(): Promise<void> {
   if (errors > 0) console.log(`  errors (non-2xx or socket): ${errors}`);
 
   if (coldRuns > 0) {
-    console.log(`\ncold path, time to first byte, ${coldRuns} runs (median)${COLD_BACKENDS_ARE_STANDINS ? ", STAND-IN backend (activator overhead only; machines not wired yet)" : ""}:`);
-    const med: Partial<Record<ColdKind, number>> = {};
-    for (const kind of ["boot", "resume"] as const) {
-      const samples = await measureCold(coldBackends, kind, coldRuns);
-      med[kind] = median(samples.map((s) => s.ttfbMs));
-      console.log(`  ${kind.padEnd(6)} ttfb ${med[kind].toFixed(2).padStart(8)} ms   (x-walk-wake of the last: ${samples[samples.length - 1]!.wake})`);
-    }
-    console.log(`  resume/boot ratio ${(med.resume! / med.boot!).toFixed(2)}x`);
+    console.log(`\ncold path through walkd's activator, time to first byte: busybox httpd, QEMU TCG, ${GUEST_MEMORY_MIB} MiB guest, ${coldRuns} runs per kind, alternating:`);
+    const samples = await measureCold(coldRuns, (s, run) => console.log(`  run ${run}  ${s.kind.padEnd(6)} ttfb ${ms(s.ttfbMs)}   x-walk-wake ${s.wake}`));
+    const med = (kind: ColdSample["kind"]): ColdSample => {
+      const of = samples.filter((s) => s.kind === kind).sort((a, b) => a.ttfbMs - b.ttfbMs);
+      return of[Math.floor(of.length / 2)]!;
+    };
+    const boot = med("boot");
+    const resume = med("resume");
+    for (const s of [boot, resume]) console.log(`  ${s.kind.padEnd(6)} median ttfb ${ms(s.ttfbMs)}   x-walk-wake of that request ${s.wake}`);
+    console.log(`  resume/boot ratio ${(resume.ttfbMs / boot.ttfbMs).toFixed(2)}x`);
   }
   if (errors > 0) process.exitCode = 1;
 }

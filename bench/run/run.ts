@@ -29,7 +29,7 @@ import { buildTestBase } from "../../test/harness/qemu.js";
 import { buildScriptImage } from "../../test/integration/machine-fixture.js";
 import { FirstOutputWatcher } from "./console-watch.js";
 import { handBoot, type HandBoot } from "./hand-qemu.js";
-import { cpuMsOf, pidsWithArgs, reapedChildrenCpuMs, rssOf, startUptimeMsOf, uptimeMs, type Rss } from "./proc.js";
+import { cpuMsOf, reapedChildrenCpuMs, rssOf, startUptimeMsOf, uptimeMs, type Rss } from "./proc.js";
 import { startWalkd, type BenchDaemon } from "./walkd.js";
 
 const { values } = parseArgs({
@@ -49,6 +49,8 @@ for (const [flag, v, min] of [["--runs", RUNS, 1], ["--concurrent", CONCURRENT, 
 const DISK_MIB = 1024;
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const QEMU = "/usr/bin/qemu-system-x86_64";
+/** QEMU under TCG, machines without a NIC (the bench measures boots, not networking), defaults otherwise. */
+const WALKD_CONFIG = '[machines]\nbackend = "qemu"\nnetwork = "none"\n\n[qemu]\naccel = "tcg"\n';
 /** Bounds: one boot (TCG on a loaded 2-core host), one API call, the whole bench. */
 const BOOT_MS = 180_000;
 const CALL_MS = 30_000;
@@ -326,18 +328,8 @@ async function cleanup(dir: string, walkd: BenchDaemon | undefined, watcher: Fir
   if (walkd) {
     const all = await withTimeout(walkd.client.machines(true), CALL_MS, "list machines").catch(() => [] as MachineWire[]);
     await Promise.all(all.filter((m) => m.state !== "destroyed").map((m) => withTimeout(walkd.client.removeMachine(m.id, true), CALL_MS, `rm ${m.name}`).catch((e: unknown) => console.error(`cleanup: ${(e as Error).message}`))));
-    await walkd.stop();
+    await walkd.close();
   }
-  // VMMs outlive walkd by design: any still running on this bench's disks is killed here, by pid.
-  for (const pid of await pidsWithArgs("qemu-system", dir)) {
-    console.error(`cleanup: killing leftover QEMU ${pid}`);
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  await sleep(200);
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -365,7 +357,7 @@ async function main(): Promise<void> {
     if (!base.paths.vmlinux) throw new Error("the guest base has no vmlinux");
     const layout = join(dir, "layout");
     await writeOciLayout(layout, [{ image: await buildScriptImage(SCRIPT), tag: "v1" }]);
-    walkd = await startWalkd(dir);
+    walkd = await startWalkd(dir, { config: WALKD_CONFIG, netns: ["unshare", "--net"] });
     const image = `oci:${layout}:v1`;
     const appDisk = await firstRun(walkd, image);
     // DATA/machines exists from the first machine on.

@@ -1,12 +1,13 @@
-// The walkd the machines benchmark talks to: the compiled daemon as its own process (so its
-// memory and CPU are its own, not the bench's), on a temp data and runtime dir, with the QEMU
-// backend under TCG, machines without a NIC by default, otherwise default settings. It runs in a
-// network namespace of its own (`unshare --net`, which execs it: same pid): walkd's network
-// reconcile at start rewrites walk's nft table and removes walk links it does not own, which on
-// the host would disturb any other walkd running there. The API is a Unix socket, which works
-// across namespaces. It runs with bench/run/gc-probe.js preloaded, so memory() measures live memory
-// after a full GC. Starting and stopping are bounded; stopping walkd leaves VMMs running by
-// design, so removing machines is the caller's job.
+// The walkd the benchmarks talk to (bench/run's machines, bench/activator's cold path): the
+// compiled daemon as its own process (so its memory and CPU are its own, not the bench's), on a
+// temp data and runtime dir, with the walkd.toml the bench gives. It runs in a network namespace
+// the bench chose, entered by a command that execs walkd (same pid): `unshare --net` for one of its
+// own, or `ip netns exec NAME` for one the bench also runs clients in. Never the host's: walkd's
+// network reconcile at start rewrites walk's nft table and removes walk links it does not own,
+// which on the host would disturb any other walkd running there. The API is a Unix socket, which
+// works across namespaces. It runs with bench/run/gc-probe.js preloaded, so memory() measures live
+// memory after a full GC. Starting and stopping are bounded; stopping walkd leaves VMMs running by
+// design, so close() kills whatever VMM is left on the bench's files.
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { WalkClient } from "../../src/cli/client.js";
+import { pidsWithArgs } from "./proc.js";
 
 const WALKD = fileURLToPath(new URL("../../src/daemon/main.js", import.meta.url));
 const GC_PROBE = new URL("./gc-probe.js", import.meta.url).href;
@@ -36,6 +38,15 @@ export interface BenchDaemon {
   memory(timeoutMs?: number): Promise<DaemonMemory>;
   /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process is gone. */
   stop(timeoutMs?: number): Promise<void>;
+  /** stop(), then SIGKILL every VMM still running on files under the bench's dir; bounded. */
+  close(): Promise<void>;
+}
+
+export interface WalkdOptions {
+  /** walkd.toml's text. */
+  config: string;
+  /** The command that enters walkd's network namespace and execs it, e.g. ["unshare", "--net"]. */
+  netns: readonly string[];
 }
 
 function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -49,17 +60,32 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-export async function startWalkd(dir: string, readyTimeoutMs = 30_000): Promise<BenchDaemon> {
+/** Kills the VMMs whose command line names `dir` (their disks are there) and waits until they are gone. */
+async function killVmmsUnder(dir: string, timeoutMs = 10_000): Promise<void> {
+  const pids = await pidsWithArgs("qemu-system", dir);
+  for (const pid of pids) {
+    console.error(`cleanup: killing leftover QEMU ${pid}`);
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const until = Date.now() + timeoutMs;
+  while ((await pidsWithArgs("qemu-system", dir)).length > 0 && Date.now() < until) await sleep(50);
+}
+
+export async function startWalkd(dir: string, opts: WalkdOptions, readyTimeoutMs = 30_000): Promise<BenchDaemon> {
   const dataDir = join(dir, "data");
   const runtimeDir = join(dir, "run");
   const config = join(dir, "walkd.toml");
   const log = join(dir, "walkd.log");
-  await writeFile(config, '[machines]\nbackend = "qemu"\nnetwork = "none"\n\n[qemu]\naccel = "tcg"\n');
+  await writeFile(config, opts.config);
   const fd = openSync(log, "a");
-  // Its own process group: a Ctrl-C on the bench reaches the bench, which removes the machines
-  // through this walkd before stopping it.
+  // Its own process group: a Ctrl-C on the bench reaches only the bench, which cleans up through
+  // this walkd before stopping it.
   const memFile = join(dir, "walkd-mem.json");
-  const child = spawn("unshare", ["--net", process.execPath, "--expose-gc", "--import", GC_PROBE, WALKD, "--config", config, "--data-dir", dataDir, "--runtime-dir", runtimeDir, "--log-level", "warn"], {
+  const child = spawn(opts.netns[0]!, [...opts.netns.slice(1), process.execPath, "--expose-gc", "--import", GC_PROBE, WALKD, "--config", config, "--data-dir", dataDir, "--runtime-dir", runtimeDir, "--log-level", "warn"], {
     stdio: ["ignore", fd, fd],
     env: { ...process.env, WALK_BENCH_MEM_FILE: memFile },
     detached: true,
@@ -102,5 +128,9 @@ export async function startWalkd(dir: string, readyTimeoutMs = 30_000): Promise<
     }
     await sleep(100);
   }
-  return { pid, socketPath, dataDir, client, logTail, memory, stop };
+  const close = async (): Promise<void> => {
+    await stop();
+    await killVmmsUnder(dir);
+  };
+  return { pid, socketPath, dataDir, client, logTail, memory, stop, close };
 }

@@ -1,5 +1,5 @@
 // Test harness: network namespaces the test creates (unique names, always deleted), veth links
-// between them, small probes (TCP/UDP/DNS servers and clients) run inside a namespace, and an
+// between them, small probes (TCP/UDP/DNS/HTTP servers and clients) run inside a namespace, and an
 // agent that runs a NetworkManager inside a namespace standing in for the host (its proxies and
 // DNS forwarder need sockets there). Traffic never leaves namespaces the test made.
 //
@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { writeFile } from "node:fs/promises";
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -57,9 +57,9 @@ export class Netns {
   }
 
   /** Runs a client probe to completion and returns its one JSON result. */
-  async probe<T = ProbeResult>(args: readonly string[]): Promise<T> {
-    const r = await execFile("ip", ["netns", "exec", this.name, process.execPath, SELF, ...args], { timeoutMs: 20_000 });
-    if (r.code !== 0) throw new Error(`probe ${args.join(" ")} in ${this.name} failed: ${r.stderr}`);
+  async probe<T = ProbeResult>(args: readonly string[], timeoutMs = 20_000): Promise<T> {
+    const r = await execFile("ip", ["netns", "exec", this.name, process.execPath, SELF, ...args], { timeoutMs });
+    if (r.code !== 0) throw new Error(`probe ${args.join(" ")} in ${this.name} failed (${r.signal ?? `exit ${r.code}`}): ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
   }
 
@@ -111,6 +111,15 @@ export async function configureGuest(guest: Netns, p: { ip: { address: string; p
 }
 
 export type ProbeResult = { ok: true; data: string } | { ok: false; code: string };
+
+/** One response of the `http-get` probe; status 0 and the error in `body` when the request failed. */
+export interface HttpGot {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** From sending the request to its response's headers (time to first byte). */
+  ttfbMs: number;
+}
 
 // ---- probes (this file run as a script inside a namespace) ----
 
@@ -164,6 +173,24 @@ function bulkSend(host: string, port: number, mib: number): void {
     console.log(JSON.stringify({ ok: false, code: e.code ?? e.message }));
     process.exit(0);
   });
+}
+
+/** `n` concurrent GETs of `path` from 127.0.0.1:`port` with Host `host`, each on its own connection; prints HttpGot[]. */
+async function httpGet(port: number, host: string, path: string, n: number): Promise<void> {
+  const one = (): Promise<HttpGot> =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = httpRequest({ host: "127.0.0.1", port, path, headers: { host }, agent: false }, (res) => {
+        const ttfbMs = performance.now() - t0;
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ttfbMs }));
+      });
+      req.on("error", (e) => resolve({ status: 0, headers: {}, body: String(e), ttfbMs: performance.now() - t0 }));
+      req.end();
+    });
+  console.log(JSON.stringify(await Promise.all(Array.from({ length: n }, one))));
 }
 
 function udpEcho(host: string, port: number): void {
@@ -312,6 +339,7 @@ if (process.argv[1] === SELF) {
   else if (cmd === "tcp-get") tcpGet(a[0]!, n(a[1]), a[2] || undefined, a[3] === undefined ? undefined : n(a[3]));
   else if (cmd === "udp-echo") udpEcho(a[0]!, n(a[1]));
   else if (cmd === "http-server") httpServer(a[0]!, n(a[1]));
+  else if (cmd === "http-get") void httpGet(n(a[0]), a[1]!, a[2]!, n(a[3]));
   else if (cmd === "sink-server") sinkServer(a[0]!, n(a[1]));
   else if (cmd === "bulk-send") bulkSend(a[0]!, n(a[1]), n(a[2]));
   else if (cmd === "udp-ask") udpAsk(a[0]!, n(a[1]), a[2]!);

@@ -95,6 +95,13 @@ export async function buildScriptImage(script: string, config: Record<string, un
   return buildImage({ layers: [{ entries }], config: { Entrypoint: ["/app/run.sh"], Env: ["PATH=/bin"], ...config } });
 }
 
+/** A script serving `text` at / with busybox httpd on port 8080, after printing "<text> starting". */
+export const servingScript = (text: string): string => `#!/bin/sh
+mkdir -p /tmp/www && echo "${text}" > /tmp/www/index.html
+echo "${text} starting"
+exec httpd -f -p 8080 -h /tmp/www
+`;
+
 export const DEFAULT_SCRIPT = '#!/bin/sh\necho "hello from $(hostname)"\nexit "${1:-0}"\n';
 
 export async function machineFixture(opts: { backend: "standin" | "qemu"; script?: string; extraConfig?: string } = { backend: "standin" }): Promise<MachineFixture> {
