@@ -35,8 +35,18 @@ export async function spawnVmm(file: string, args: string[], consoleLogPath: str
     throw e;
   }
   let child: ChildProcess;
+  let exit: VmExit | undefined;
+  let exited: Promise<VmExit>;
   try {
     child = spawn(file, args, { detached: true, stdio: ["ignore", out.fd, err.fd], env: {} });
+    // Listen for the exit before anything else awaits: a VMM that fails at once may exit during
+    // the awaits below, and an exit nobody heard would leave the machine "starting" forever.
+    exited = new Promise<VmExit>((resolve) => {
+      child.once("exit", (code, signal) => {
+        exit = { code, signal };
+        resolve(exit);
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", reject);
@@ -49,13 +59,6 @@ export async function spawnVmm(file: string, args: string[], consoleLogPath: str
   }
   // walkd may exit while the VM runs on: the child must not keep walkd's event loop alive.
   child.unref();
-  let exit: VmExit | undefined;
-  const exited = new Promise<VmExit>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exit = { code, signal };
-      resolve(exit);
-    });
-  });
   const pid = child.pid!;
   const stat = await readProcessStat(pid);
   if (stat === null) {
