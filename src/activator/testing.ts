@@ -24,8 +24,6 @@ export interface TestBackendOptions {
   logs?: string[];
   /** Called for each TCP connection the backend's server accepts (pooling checks). */
   onConnection?: () => void;
-  /** Kind reported for wakes after an idle; the first wake is always "boot". Default "resume". */
-  afterIdle?: WakeKind;
 }
 
 /** An AppBackend over a real loopback HTTP server; counts wakes, idles and log reads. */
@@ -52,7 +50,8 @@ export class TestBackend implements AppBackend {
       this.wakes++;
       await sleep(this.opts.wakeDelayMs ?? 50);
       if (this.opts.failWake) throw this.opts.failWake;
-      const kind: WakeKind = this.everIdled ? (this.opts.afterIdle ?? "resume") : "boot";
+      // The first wake boots; later ones stand in for a restore from a snapshot.
+      const kind: WakeKind = this.everIdled ? "resume" : "boot";
       if (this.opts.neverListen || this.opts.endWithoutListening !== undefined) {
         const port = await unusedPort();
         const ended = this.opts.endWithoutListening === undefined ? undefined : sleep(this.opts.endWithoutListening);
