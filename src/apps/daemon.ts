@@ -20,7 +20,7 @@ export async function startApps(opts: { db: Db; machines: AppMachines; log: Logg
   const apps = new AppService({ repo: new AppRepository(opts.db), machines: opts.machines, log, stopTimeoutMs: opts.stopTimeoutMs });
   let activator: Activator | null = null;
   try {
-    activator = await Activator.start({ listen: config.listen, logger: log });
+    activator = await Activator.start({ listen: config.listen, logger: log, ...(config.startingPage !== undefined ? { startingPage: config.startingPage } : {}) });
     await apps.attach(activator);
   } catch (err) {
     await activator?.close();
