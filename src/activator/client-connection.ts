@@ -72,8 +72,11 @@ export class ClientConnection {
     this.remoteAddress = socket.remoteAddress ?? "unknown";
     socket.setTimeout(opts.keepAliveTimeoutMs);
     socket.on("data", (c: Buffer) => this.onData(c));
-    // A client that ends its side is gone (as node's server has it): half-open clients are not served.
-    socket.on("end", () => socket.destroy());
+    // A client that ends its side is gone (as node's server has it): half-open clients are not
+    // served. After walkd's own end, the socket closes by itself once what walkd wrote is flushed.
+    socket.on("end", () => {
+      if (this.state !== "closing") socket.destroy();
+    });
     socket.on("error", () => socket.destroy());
     socket.on("close", () => this.onClose());
     socket.on("drain", () => this.events?.clientDrained());
@@ -146,7 +149,6 @@ export class ClientConnection {
     this.socket.setTimeout(0);
     const buffered = this.buf;
     this.buf = null;
-    if (this.socket.isPaused()) this.socket.resume();
     return { socket: this.socket, buffered };
   }
 
