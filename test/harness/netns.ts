@@ -13,6 +13,7 @@ import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execFile, execChecked, WalkError, type ExecResult } from "../../src/lib/index.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -39,13 +40,19 @@ export class Netns {
     return r.stdout;
   }
 
-  /** Runs a probe of this file inside the namespace until it prints its first line (`ready` for servers). */
-  async startProbe(args: readonly string[]): Promise<ChildProcess> {
+  /** Spawns a probe of this file inside the namespace, stdin and stdout piped; destroy() kills it if it still runs. */
+  spawnProbe(args: readonly string[]): ChildProcess {
     const child = spawn("ip", ["netns", "exec", this.name, process.execPath, SELF, ...args], { stdio: ["pipe", "pipe", "inherit"] });
     this.children.add(child);
     child.on("exit", () => this.children.delete(child));
+    return child;
+  }
+
+  /** Runs a probe of this file inside the namespace until it prints its first line (`ready` for servers). */
+  async startProbe(args: readonly string[]): Promise<ChildProcess> {
+    const child = this.spawnProbe(args);
     const first = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: child.stdout });
+      const rl = createInterface({ input: child.stdout! });
       rl.once("line", (l) => {
         rl.close();
         resolve(l);
@@ -63,9 +70,25 @@ export class Netns {
     return JSON.parse(r.stdout) as T;
   }
 
-  /** Kills its probes and deletes the namespace (and every link inside it). Safe to call twice. */
+  /**
+   * Kills its probes and every other process still inside (a VMM a walkd left running would keep
+   * the namespace alive after `ip netns del`), then deletes the namespace and every link in it.
+   * Safe to call twice.
+   */
   async destroy(): Promise<void> {
     for (const c of this.children) c.kill("SIGKILL");
+    for (let i = 0; i < 100; i++) {
+      const pids = (await execFile("ip", ["netns", "pids", this.name])).stdout.split("\n").filter((p) => /^\d+$/.test(p));
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      await sleep(50);
+    }
     await execFile("ip", ["netns", "del", this.name]);
   }
 }
@@ -266,19 +289,25 @@ async function agent(dbPath: string, configJson: string, links: string): Promise
     },
     close: () => nm.close(),
   };
+  await serveOps(ops);
+  db.close();
+}
+
+/** Probe side of a ProbeSession: says `ready`, then answers each `{op, args}` line until stdin ends. */
+async function serveOps(ops: Record<string, (...a: never[]) => unknown>): Promise<void> {
   console.log("ready");
-  const rl = createInterface({ input: process.stdin });
-  for await (const line of rl) {
+  for await (const line of createInterface({ input: process.stdin })) {
     const { op, args } = JSON.parse(line) as { op: string; args: never[] };
     try {
-      const value = await ops[op]!(...args);
+      const fn = ops[op];
+      if (fn === undefined) throw new WalkError("invalid_argument", `no op ${op}`);
+      const value = await fn(...args);
       console.log(JSON.stringify({ ok: true, value: value ?? null }));
     } catch (err) {
       const e = err as WalkError;
       console.log(JSON.stringify({ ok: false, code: e.code ?? "internal", message: e.message }));
     }
   }
-  db.close();
 }
 
 /**
@@ -297,38 +326,49 @@ export function vethStandIn(guestNsOf: (machineId: string) => string | undefined
   };
 }
 
-/** Client side of the agent: one request at a time, answers in order. */
-export class NetAgent {
+/**
+ * Client side of a probe driven by JSON lines (the net agent, the upgrade client): each call
+ * writes `{op, args}` to its stdin and reads one answer line; one call at a time, answers in order.
+ */
+export class ProbeSession {
   private readonly lines: AsyncIterator<string>;
-  private constructor(readonly child: ChildProcess) {
+  constructor(readonly child: ChildProcess) {
     this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   }
 
-  /** `links`: "veth" stands a veth in for each tap (guests are namespaces); "tap" makes real taps (guests are VMs). */
-  static async start(host: Netns, dbPath: string, config: unknown, links: "veth" | "tap" = "veth"): Promise<NetAgent> {
-    const child = spawn("ip", ["netns", "exec", host.name, process.execPath, SELF, "agent", dbPath, JSON.stringify(config), links], { stdio: ["pipe", "pipe", "inherit"] });
-    const a = new NetAgent(child);
-    const first = await a.lines.next();
-    if (first.value !== "ready") throw new Error(`the net agent did not start: ${String(first.value)}`);
-    return a;
+  /** Starts probe `args` inside `ns` (its destroy() kills it) and resolves once it says `ready`. */
+  static async open<T extends ProbeSession>(this: new (child: ChildProcess) => T, ns: Netns, args: readonly string[]): Promise<T> {
+    const s = new this(ns.spawnProbe(args));
+    const first = await s.lines.next();
+    if (first.value !== "ready") throw new Error(`probe ${args[0]} did not start: ${String(first.value)}`);
+    return s;
   }
 
-  /** Calls an op; resolves with its value, rejects with an Error carrying the WalkError code. */
+  /** Calls an op; resolves with its value, rejects with an Error carrying the probe's error code. */
   async call<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
     this.child.stdin!.write(`${JSON.stringify({ op, args })}\n`);
     const next = await this.lines.next();
-    if (next.done) throw new Error("the net agent exited");
+    if (next.done) throw new Error(`the probe exited during ${op}`);
     const r = JSON.parse(next.value) as { ok: true; value: T } | { ok: false; code: string; message: string };
     if (r.ok) return r.value;
     throw Object.assign(new Error(r.message), { code: r.code });
   }
 
-  /** Ends the agent like a walkd exit (or a crash with `kill`): links and the table stay. */
+  /** Ends the probe: closing its stdin ends it normally, `kill` like a crash. */
   async stop(kill = false): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once("exit", r));
     if (kill) this.child.kill("SIGKILL");
     else this.child.stdin!.end();
     await exited;
+  }
+}
+
+/** A NetworkManager in a namespace standing in for the host; stop() is a walkd exit, stop(true) a crash (links and the table stay). */
+export class NetAgent extends ProbeSession {
+  /** `links`: "veth" stands a veth in for each tap (guests are namespaces); "tap" makes real taps (guests are VMs). */
+  static start(host: Netns, dbPath: string, config: unknown, links: "veth" | "tap" = "veth"): Promise<NetAgent> {
+    return NetAgent.open(host, ["agent", dbPath, JSON.stringify(config), links]);
   }
 }
 
