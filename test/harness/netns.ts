@@ -1,18 +1,21 @@
 // Test harness: network namespaces the test creates (unique names, always deleted), veth links
-// between them, small probes (TCP/UDP/DNS/HTTP servers and clients) run inside a namespace, and an
-// agent that runs a NetworkManager inside a namespace standing in for the host (its proxies and
-// DNS forwarder need sockets there). Traffic never leaves namespaces the test made.
+// between them, small probes (TCP/UDP/DNS/HTTP servers and clients, a chunked upload, a protocol
+// upgrade client) run inside a namespace, and an agent that runs a NetworkManager inside a
+// namespace standing in for the host (its proxies and DNS forwarder need sockets there). The agent
+// and the upgrade client are sessions: the test drives them op by op over JSON lines. Traffic never
+// leaves namespaces the test made.
 //
 // Run as a script (`node dist/test/harness/netns.js PROBE ...`) it is the probe itself.
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { writeFile } from "node:fs/promises";
-import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { createServer, connect } from "node:net";
+import { createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
+import { createServer, connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execFile, execChecked, WalkError, type ExecResult } from "../../src/lib/index.js";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -39,13 +42,19 @@ export class Netns {
     return r.stdout;
   }
 
-  /** Runs a probe of this file inside the namespace until it prints its first line (`ready` for servers). */
-  async startProbe(args: readonly string[]): Promise<ChildProcess> {
+  /** Spawns a probe of this file inside the namespace, stdin and stdout piped; destroy() kills it if it still runs. */
+  spawnProbe(args: readonly string[]): ChildProcess {
     const child = spawn("ip", ["netns", "exec", this.name, process.execPath, SELF, ...args], { stdio: ["pipe", "pipe", "inherit"] });
     this.children.add(child);
     child.on("exit", () => this.children.delete(child));
+    return child;
+  }
+
+  /** Runs a probe of this file inside the namespace until it prints its first line (`ready` for servers). */
+  async startProbe(args: readonly string[]): Promise<ChildProcess> {
+    const child = this.spawnProbe(args);
     const first = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: child.stdout });
+      const rl = createInterface({ input: child.stdout! });
       rl.once("line", (l) => {
         rl.close();
         resolve(l);
@@ -63,9 +72,25 @@ export class Netns {
     return JSON.parse(r.stdout) as T;
   }
 
-  /** Kills its probes and deletes the namespace (and every link inside it). Safe to call twice. */
+  /**
+   * Kills its probes and every other process still inside (a VMM a walkd left running would keep
+   * the namespace alive after `ip netns del`), then deletes the namespace and every link in it.
+   * Safe to call twice.
+   */
   async destroy(): Promise<void> {
     for (const c of this.children) c.kill("SIGKILL");
+    for (let i = 0; i < 100; i++) {
+      const pids = (await execFile("ip", ["netns", "pids", this.name])).stdout.split("\n").filter((p) => /^\d+$/.test(p));
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      await sleep(50);
+    }
     await execFile("ip", ["netns", "del", this.name]);
   }
 }
@@ -112,13 +137,28 @@ export async function configureGuest(guest: Netns, p: { ip: { address: string; p
 
 export type ProbeResult = { ok: true; data: string } | { ok: false; code: string };
 
-/** One response of the `http-get` probe; status 0 and the error in `body` when the request failed. */
+/** One response of the HTTP probes; status 0 and the error in `body` when the request failed. */
 export interface HttpGot {
   status: number;
   headers: IncomingHttpHeaders;
   body: string;
   /** From sending the request to its response's headers (time to first byte). */
   ttfbMs: number;
+  /** Each piece of the body as it arrived: wall-clock time (Date.now(), comparable across processes) and the body's length so far. */
+  arrivals: Array<{ atMs: number; bytes: number }>;
+}
+
+/** What the `http-upload` probe sent, beside the response. */
+export interface HttpUploaded extends HttpGot {
+  sent: { bytes: number; sha256: string };
+}
+
+/** What the `upgrade-client` probe's `open` got: the 101 (or another answer, with its body), and the key it sent. */
+export interface UpgradeAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  key: string;
+  body?: string;
 }
 
 // ---- probes (this file run as a script inside a namespace) ----
@@ -175,22 +215,126 @@ function bulkSend(host: string, port: number, mib: number): void {
   });
 }
 
+/**
+ * One request to 127.0.0.1:`port` with Host `host`, on a connection of its own; `send` writes the
+ * body (none by default) before the request ends. Settles once the response ended and `send`
+ * returned; a failure comes back as status 0.
+ */
+async function httpExchange(port: number, host: string, path: string, opts: { method?: string; headers?: OutgoingHttpHeaders; send?: (req: ClientRequest) => Promise<void> } = {}): Promise<HttpGot> {
+  const t0 = performance.now();
+  const arrivals: HttpGot["arrivals"] = [];
+  let req!: ClientRequest;
+  const got = new Promise<HttpGot>((resolve) => {
+    req = httpRequest({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: { host, ...opts.headers }, agent: false }, (res) => {
+      const ttfbMs = performance.now() - t0;
+      const parts: Buffer[] = [];
+      res.on("data", (d: Buffer) => {
+        parts.push(d);
+        arrivals.push({ atMs: Date.now(), bytes: (arrivals.at(-1)?.bytes ?? 0) + d.length });
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString("utf8"), ttfbMs, arrivals }));
+    });
+    req.on("error", (e) => resolve({ status: 0, headers: {}, body: String(e), ttfbMs: performance.now() - t0, arrivals }));
+  });
+  await opts.send?.(req);
+  req.end();
+  return got;
+}
+
 /** `n` concurrent GETs of `path` from 127.0.0.1:`port` with Host `host`, each on its own connection; prints HttpGot[]. */
 async function httpGet(port: number, host: string, path: string, n: number): Promise<void> {
-  const one = (): Promise<HttpGot> =>
-    new Promise((resolve) => {
-      const t0 = performance.now();
-      const req = httpRequest({ host: "127.0.0.1", port, path, headers: { host }, agent: false }, (res) => {
-        const ttfbMs = performance.now() - t0;
+  console.log(JSON.stringify(await Promise.all(Array.from({ length: n }, () => httpExchange(port, host, path)))));
+}
+
+/** POSTs a chunked body: one chunk of random bytes per entry of `sizes`, `gapMs` apart; prints HttpUploaded. */
+async function httpUpload(port: number, host: string, path: string, sizes: number[], gapMs: number): Promise<void> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const send = async (req: ClientRequest): Promise<void> => {
+    for (const [i, size] of sizes.entries()) {
+      if (i > 0) await sleep(gapMs);
+      const chunk = randomBytes(size);
+      hash.update(chunk);
+      bytes += size;
+      req.write(chunk);
+    }
+  };
+  const got = await httpExchange(port, host, path, { method: "POST", headers: { "transfer-encoding": "chunked" }, send });
+  console.log(JSON.stringify({ ...got, sent: { bytes, sha256: hash.digest("hex") } } satisfies HttpUploaded));
+}
+
+/** Bound of each op of the upgrade client. */
+const UPGRADE_OP_MS = 30_000;
+
+/**
+ * A client of a protocol upgrade, driven as a ProbeSession. `open`: a websocket handshake (GET
+ * `path`, Connection: Upgrade, Upgrade: websocket, a random Sec-WebSocket-Key) to
+ * 127.0.0.1:`port` with Host `host`, answering UpgradeAnswer. After a 101 the connection is a byte
+ * stream: `echo(size)` sends `size` random bytes and waits for as many back ({bytes, identical});
+ * `close` ends the connection and waits until it is closed. Every op is bounded.
+ */
+async function upgradeClient(port: number, host: string, path: string): Promise<void> {
+  let socket: Socket | undefined;
+  let received = Buffer.alloc(0);
+  let closed = false;
+  let changed = (): void => undefined;
+  /** Resolves once `cond` holds; checked again whenever bytes arrive or the connection closes. */
+  const until = (what: string, cond: () => boolean): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), UPGRADE_OP_MS);
+      changed = () => {
+        if (!cond()) return;
+        clearTimeout(t);
+        changed = () => undefined;
+        resolve();
+      };
+      changed();
+    });
+  const open = (): Promise<UpgradeAnswer> =>
+    new Promise((resolve, reject) => {
+      const key = randomBytes(16).toString("base64");
+      const headers = { host, connection: "Upgrade", upgrade: "websocket", "sec-websocket-key": key, "sec-websocket-version": "13" };
+      const req = httpRequest({ host: "127.0.0.1", port, path, headers, agent: false, timeout: UPGRADE_OP_MS });
+      req.on("upgrade", (res, s, head) => {
+        socket = s;
+        received = head;
+        s.on("data", (d: Buffer) => {
+          received = Buffer.concat([received, d]);
+          changed();
+        });
+        s.on("close", () => {
+          closed = true;
+          changed();
+        });
+        s.on("error", () => undefined);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, key });
+      });
+      req.on("response", (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (d: string) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ttfbMs }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, key, body }));
       });
-      req.on("error", (e) => resolve({ status: 0, headers: {}, body: String(e), ttfbMs: performance.now() - t0 }));
+      req.on("timeout", () => req.destroy(new Error("no answer to the upgrade request")));
+      req.on("error", reject);
       req.end();
     });
-  console.log(JSON.stringify(await Promise.all(Array.from({ length: n }, one))));
+  const echo = async (size: number): Promise<{ bytes: number; identical: boolean }> => {
+    if (socket === undefined) throw new Error("no upgraded connection");
+    const sent = randomBytes(size);
+    socket.write(sent);
+    await until(`${size} bytes back`, () => closed || received.length >= size);
+    if (received.length < size) throw new Error(`the connection closed after ${received.length} of ${size} bytes came back`);
+    const back = received.subarray(0, size);
+    received = received.subarray(size);
+    return { bytes: size, identical: back.equals(sent) };
+  };
+  const close = async (): Promise<void> => {
+    socket?.end();
+    await until("the connection to close", () => closed || socket === undefined);
+  };
+  await serveOps({ open, echo, close });
+  socket?.destroy();
 }
 
 function udpEcho(host: string, port: number): void {
@@ -266,19 +410,25 @@ async function agent(dbPath: string, configJson: string, links: string): Promise
     },
     close: () => nm.close(),
   };
+  await serveOps(ops);
+  db.close();
+}
+
+/** Probe side of a ProbeSession: says `ready`, then answers each `{op, args}` line until stdin ends. */
+async function serveOps(ops: Record<string, (...a: never[]) => unknown>): Promise<void> {
   console.log("ready");
-  const rl = createInterface({ input: process.stdin });
-  for await (const line of rl) {
+  for await (const line of createInterface({ input: process.stdin })) {
     const { op, args } = JSON.parse(line) as { op: string; args: never[] };
     try {
-      const value = await ops[op]!(...args);
+      const fn = ops[op];
+      if (fn === undefined) throw new WalkError("invalid_argument", `no op ${op}`);
+      const value = await fn(...args);
       console.log(JSON.stringify({ ok: true, value: value ?? null }));
     } catch (err) {
       const e = err as WalkError;
       console.log(JSON.stringify({ ok: false, code: e.code ?? "internal", message: e.message }));
     }
   }
-  db.close();
 }
 
 /**
@@ -297,38 +447,49 @@ export function vethStandIn(guestNsOf: (machineId: string) => string | undefined
   };
 }
 
-/** Client side of the agent: one request at a time, answers in order. */
-export class NetAgent {
+/**
+ * Client side of a probe driven by JSON lines (the net agent, the upgrade client): each call
+ * writes `{op, args}` to its stdin and reads one answer line; one call at a time, answers in order.
+ */
+export class ProbeSession {
   private readonly lines: AsyncIterator<string>;
-  private constructor(readonly child: ChildProcess) {
+  constructor(readonly child: ChildProcess) {
     this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   }
 
-  /** `links`: "veth" stands a veth in for each tap (guests are namespaces); "tap" makes real taps (guests are VMs). */
-  static async start(host: Netns, dbPath: string, config: unknown, links: "veth" | "tap" = "veth"): Promise<NetAgent> {
-    const child = spawn("ip", ["netns", "exec", host.name, process.execPath, SELF, "agent", dbPath, JSON.stringify(config), links], { stdio: ["pipe", "pipe", "inherit"] });
-    const a = new NetAgent(child);
-    const first = await a.lines.next();
-    if (first.value !== "ready") throw new Error(`the net agent did not start: ${String(first.value)}`);
-    return a;
+  /** Starts probe `args` inside `ns` (its destroy() kills it) and resolves once it says `ready`. */
+  static async open<T extends ProbeSession>(this: new (child: ChildProcess) => T, ns: Netns, args: readonly string[]): Promise<T> {
+    const s = new this(ns.spawnProbe(args));
+    const first = await s.lines.next();
+    if (first.value !== "ready") throw new Error(`probe ${args[0]} did not start: ${String(first.value)}`);
+    return s;
   }
 
-  /** Calls an op; resolves with its value, rejects with an Error carrying the WalkError code. */
+  /** Calls an op; resolves with its value, rejects with an Error carrying the probe's error code. */
   async call<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
     this.child.stdin!.write(`${JSON.stringify({ op, args })}\n`);
     const next = await this.lines.next();
-    if (next.done) throw new Error("the net agent exited");
+    if (next.done) throw new Error(`the probe exited during ${op}`);
     const r = JSON.parse(next.value) as { ok: true; value: T } | { ok: false; code: string; message: string };
     if (r.ok) return r.value;
     throw Object.assign(new Error(r.message), { code: r.code });
   }
 
-  /** Ends the agent like a walkd exit (or a crash with `kill`): links and the table stay. */
+  /** Ends the probe: closing its stdin ends it normally, `kill` like a crash. */
   async stop(kill = false): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once("exit", r));
     if (kill) this.child.kill("SIGKILL");
     else this.child.stdin!.end();
     await exited;
+  }
+}
+
+/** A NetworkManager in a namespace standing in for the host; stop() is a walkd exit, stop(true) a crash (links and the table stay). */
+export class NetAgent extends ProbeSession {
+  /** `links`: "veth" stands a veth in for each tap (guests are namespaces); "tap" makes real taps (guests are VMs). */
+  static start(host: Netns, dbPath: string, config: unknown, links: "veth" | "tap" = "veth"): Promise<NetAgent> {
+    return NetAgent.open(host, ["agent", dbPath, JSON.stringify(config), links]);
   }
 }
 
@@ -340,6 +501,8 @@ if (process.argv[1] === SELF) {
   else if (cmd === "udp-echo") udpEcho(a[0]!, n(a[1]));
   else if (cmd === "http-server") httpServer(a[0]!, n(a[1]));
   else if (cmd === "http-get") void httpGet(n(a[0]), a[1]!, a[2]!, n(a[3]));
+  else if (cmd === "http-upload") void httpUpload(n(a[0]), a[1]!, a[2]!, a[3]!.split(",").map(Number), n(a[4]));
+  else if (cmd === "upgrade-client") void upgradeClient(n(a[0]), a[1]!, a[2]!);
   else if (cmd === "sink-server") sinkServer(a[0]!, n(a[1]));
   else if (cmd === "bulk-send") bulkSend(a[0]!, n(a[1]), n(a[2]));
   else if (cmd === "udp-ask") udpAsk(a[0]!, n(a[1]), a[2]!);

@@ -3,23 +3,12 @@
 // H. Covers: 50 concurrent requests to a stopped app all succeed on one booted machine and show
 // the boot in their timing headers; the idle app stops and wakes again; a deploy of a new image
 // to a stopped app is served by the next request; unknown host 404; a crashing workload 502 with
-// its console in walkd's log; a never-listening app 503 after the wake budget. Traffic stays in H.
+// its console in walkd's log; a never-listening app 503 after the wake budget; suspend and resume.
+// Traffic stays in H. Setup and clean-up: apps-qemu-fixture.ts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { importBase } from "../../src/base/index.js";
-import { WalkClient } from "../../src/cli/client.js";
-import { writeOciLayout } from "../fixtures/images.js";
-import { Netns, type HttpGot } from "../harness/netns.js";
-import { buildTestBase } from "../harness/qemu.js";
-import { buildScriptImage, servingScript } from "./machine-fixture.js";
-
-const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const WALKD = fileURLToPath(new URL("../../src/daemon/main.js", import.meta.url));
+import { AppsQemu, appToml as toml, until } from "./apps-qemu-fixture.js";
+import { servingScript } from "./machine-fixture.js";
 
 // A counter kept in guest memory only (a tmpfs): a reboot starts it over, a restore keeps it.
 const COUNTER = `#!/bin/sh
@@ -30,147 +19,95 @@ echo counter ready
 exec httpd -f -p 8080 -h /tmp/srv
 `;
 
-interface Got {
-  status: number;
-  wake: string | null;
-  retryAfter: string | null;
-  body: string;
-}
-
-let dir: string;
-let H: Netns;
-let walkd: ChildProcess | undefined;
-let client: WalkClient;
-const images: Record<string, string> = {};
-const walkdLog: string[] = [];
-
-/** `n` concurrent GETs to the activator from inside H. */
-async function get(host: string, n = 1, path = "/"): Promise<Got[]> {
-  const got = await H.probe<HttpGot[]>(["http-get", "8040", host, path, String(n)], 120_000);
-  const header = (r: HttpGot, name: string): string | null => (r.headers[name] as string | undefined) ?? null;
-  return got.map((r) => ({ status: r.status, wake: header(r, "x-walk-wake"), retryAfter: header(r, "retry-after"), body: r.body.trim() }));
-}
-
-const toml = (name: string, image: string, extra = ""): string => `name = "${name}"\nimage = "${image}"\nmemory_mib = 128\n[[services]]\ninternal_port = 8080\n${extra}\n`;
-
-async function until(what: string, fn: () => Promise<boolean>, tries = 400): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+let f: AppsQemu;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "walk-apps-qemu-"));
-  H = await Netns.create("ah");
-  const base = await buildTestBase(REPO_ROOT, join(dir, "base"));
-  await mkdir(join(dir, "data"), { recursive: true });
-  await importBase(join(dir, "data"), { kernel: base.kernel, rootfs: base.rootfs });
-  const layout = join(dir, "layout");
-  await writeOciLayout(layout, [
-    { image: await buildScriptImage(servingScript("v1")), tag: "v1" },
-    { image: await buildScriptImage(servingScript("v2")), tag: "v2" },
-    { image: await buildScriptImage('#!/bin/sh\necho "fatal: no database configured"\nexit 3\n'), tag: "crash" },
-    { image: await buildScriptImage("#!/bin/sh\nexec sleep 600\n"), tag: "mute" },
-    { image: await buildScriptImage(COUNTER), tag: "counter" },
-  ]);
-  for (const tag of ["v1", "v2", "crash", "mute", "counter"]) images[tag] = `oci:${layout}:${tag}`;
-  await writeFile(
-    join(dir, "walkd.toml"),
-    `[machines]\nbackend = "qemu"\npoll_ms = 50\nstop_timeout = 5\n[qemu]\naccel = "tcg"\n[network]\npool = "10.233.0.0/24"\n[activator]\nlisten = "127.0.0.1:8040"\n`,
-  );
-  const sock = join(dir, "run", "walkd.sock");
-  walkd = spawn("ip", ["netns", "exec", H.name, process.execPath, WALKD, "--config", join(dir, "walkd.toml"), "--data-dir", join(dir, "data"), "--runtime-dir", join(dir, "run"), "--log-level", "info"], { stdio: ["ignore", "ignore", "pipe"] });
-  walkd.stderr!.setEncoding("utf8").on("data", (d: string) => walkdLog.push(d));
-  client = new WalkClient({ kind: "unix", path: sock });
-  await until("walkd in H", async () => (await access(sock).then(() => true, () => false)) && (await client.apps().then(() => true, () => false)), 300);
+  f = await AppsQemu.start("ah", {
+    v1: servingScript("v1"),
+    v2: servingScript("v2"),
+    crash: '#!/bin/sh\necho "fatal: no database configured"\nexit 3\n',
+    mute: "#!/bin/sh\nexec sleep 600\n",
+    counter: COUNTER,
+  });
 });
 
 after(async () => {
-  for (const a of (await client?.apps().catch(() => [])) ?? []) await client.removeApp(a.name).catch(() => undefined);
-  if (walkd && walkd.exitCode === null) {
-    const exited = new Promise((r) => walkd!.once("exit", r));
-    walkd.kill("SIGTERM");
-    await exited;
-  }
-  await H?.destroy();
-  await rm(dir, { recursive: true, force: true });
+  await f?.close();
 });
 
 test("a stopped app: 50 concurrent cold requests succeed on one booted machine; idle stops it, a request wakes it; a new image is served after a deploy", async () => {
-  const dep = await client.deploy({ config: toml("web", images.v1!, `idle_timeout = 2\nwake_timeout = 90\nhealth_check = { type = "http", path = "/" }`) });
+  const dep = await f.client.deploy({ config: toml("web", f.images.v1!, `idle_timeout = 2\nwake_timeout = 90\nhealth_check = { type = "http", path = "/" }`) });
   assert.equal(dep.rollout, "recorded");
-  assert.deepEqual(await client.machines(true), [], "nothing boots at deploy");
+  assert.deepEqual(await f.client.machines(true), [], "nothing boots at deploy");
 
-  const cold = await get("web.localhost", 50);
+  const cold = await f.get("web.localhost", 50);
   assert.deepEqual(cold.map((r) => r.status), Array(50).fill(200), JSON.stringify(cold.find((r) => r.status !== 200)));
   assert.ok(cold.every((r) => r.body === "v1"));
   assert.ok(cold.every((r) => /^boot;dur=\d/.test(r.wake ?? "")), `every cold request shows the boot: ${cold[0]!.wake}`);
-  const machines = await client.machines(true);
+  const machines = await f.client.machines(true);
   assert.equal(machines.length, 1, "one machine for 50 concurrent cold requests");
   const m = machines[0]!;
   assert.equal(m.name, "web-g1");
 
-  await until("the idle app's machine stops", async () => (await client.machine(m.id)).state === "stopped");
-  const [again] = await get("web.localhost");
+  await until("the idle app's machine stops", async () => (await f.client.machine(m.id)).state === "stopped");
+  const [again] = await f.get("web.localhost");
   assert.equal(again!.status, 200);
   assert.equal(again!.body, "v1");
   assert.match(again!.wake ?? "", /^boot;/);
-  assert.deepEqual((await client.machines(true)).map((x) => x.id), [m.id], "the same machine was started again");
+  assert.deepEqual((await f.client.machines(true)).map((x) => x.id), [m.id], "the same machine was started again");
 
-  await until("the idle app's machine stops again", async () => (await client.machine(m.id)).state === "stopped");
-  const redeploy = await client.deploy({ config: toml("web", images.v2!, `idle_timeout = 2\nwake_timeout = 90`) });
+  await until("the idle app's machine stops again", async () => (await f.client.machine(m.id)).state === "stopped");
+  const redeploy = await f.client.deploy({ config: toml("web", f.images.v2!, `idle_timeout = 2\nwake_timeout = 90`) });
   assert.equal(redeploy.rollout, "recorded");
   assert.equal(redeploy.app.generation, 2);
-  const [v2] = await get("web.localhost");
+  const [v2] = await f.get("web.localhost");
   assert.equal(v2!.status, 200);
   assert.equal(v2!.body, "v2", "the next request is served by the new image");
-  assert.equal((await client.machine(m.id)).state, "destroyed", "the old generation's machine is gone");
+  assert.equal((await f.client.machine(m.id)).state, "destroyed", "the old generation's machine is gone");
   const logs = [];
-  for await (const c of client.appLogs("web")) logs.push(c);
+  for await (const c of f.client.appLogs("web")) logs.push(c);
   assert.match(Buffer.concat(logs).toString("utf8"), /v2 starting/, "walk apps logs shows the app's machine's console");
 });
 
 test("unknown host 404; a crashing workload 502 with its console in walkd's log; a never-listening app 503 after the wake budget", async () => {
-  const [unknown] = await get("nope.localhost");
+  const [unknown] = await f.get("nope.localhost");
   assert.equal(unknown!.status, 404);
 
-  await client.deploy({ config: toml("boom", images.crash!, "wake_timeout = 90") });
-  const [crashed] = await get("boom.localhost");
+  await f.client.deploy({ config: toml("boom", f.images.crash!, "wake_timeout = 90") });
+  const [crashed] = await f.get("boom.localhost");
   assert.equal(crashed!.status, 502);
   assert.ok(!crashed!.body.includes("no database"), "the console is not in the response");
-  await until("walkd logs the crashed app's console", async () => walkdLog.join("").includes("fatal: no database configured"));
+  await until("walkd logs the crashed app's console", async () => f.walkdLog.join("").includes("fatal: no database configured"));
 
-  await client.deploy({ config: toml("mute", images.mute!, "wake_timeout = 3") });
-  const [mute] = await get("mute.localhost");
+  await f.client.deploy({ config: toml("mute", f.images.mute!, "wake_timeout = 3") });
+  const [mute] = await f.get("mute.localhost");
   assert.equal(mute!.status, 503);
   assert.notEqual(mute!.retryAfter, null, "503 carries Retry-After");
 });
 
 test("autostop = suspend: a counter in guest memory survives sleep and wake (QEMU migrate to file, -incoming); a deploy invalidates the snapshot", async () => {
   const cfg = `autostop = "suspend"\nidle_timeout = 2\nwake_timeout = 90\nhealth_check = { type = "tcp" }`;
-  await client.deploy({ config: toml("ctr", images.counter!, cfg) });
+  await f.client.deploy({ config: toml("ctr", f.images.counter!, cfg) });
   const counts: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const [r] = await get("ctr.localhost", 1, "/cgi-bin/count");
+    const [r] = await f.get("ctr.localhost", 1, "/cgi-bin/count");
     assert.equal(r!.status, 200, r!.body);
     counts.push(r!.body);
   }
   assert.deepEqual(counts, ["1", "2", "3"]);
-  await until("the idle app is suspended", async () => (await client.app("ctr")).snapshot_generation === 1);
-  const m = (await client.app("ctr")).machine_id!;
-  assert.equal((await client.machine(m)).state, "stopped", "a suspended machine is stopped (its VMM is gone)");
+  await until("the idle app is suspended", async () => (await f.client.app("ctr")).snapshot_generation === 1);
+  const m = (await f.client.app("ctr")).machine_id!;
+  assert.equal((await f.client.machine(m)).state, "stopped", "a suspended machine is stopped (its VMM is gone)");
 
-  const [woke] = await get("ctr.localhost", 1, "/cgi-bin/count");
+  const [woke] = await f.get("ctr.localhost", 1, "/cgi-bin/count");
   assert.equal(woke!.status, 200, woke!.body);
   assert.equal(woke!.body, "4", "the in-memory counter survived the suspend");
   assert.match(woke!.wake ?? "", /^resume;dur=/);
 
-  await until("suspended again", async () => (await client.app("ctr")).snapshot_generation === 1);
-  const redeploy = await client.deploy({ config: toml("ctr", images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });
+  await until("suspended again", async () => (await f.client.app("ctr")).snapshot_generation === 1);
+  const redeploy = await f.client.deploy({ config: toml("ctr", f.images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });
   assert.equal(redeploy.app.snapshot_generation, null, "a deploy drops the snapshot");
-  const [fresh] = await get("ctr.localhost", 1, "/cgi-bin/count");
+  const [fresh] = await f.get("ctr.localhost", 1, "/cgi-bin/count");
   assert.equal(fresh!.body, "1", "the new generation boots with fresh memory");
   assert.match(fresh!.wake ?? "", /^boot;/);
 });
