@@ -34,7 +34,7 @@ function ttfb(port: number): Promise<ColdSample> {
 /** `runs` cold requests, each after the app went idle (idle timeout 50 ms, no cooldown). */
 export async function measureCold(factory: ColdBackendFactory, kind: ColdKind, runs: number): Promise<ColdSample[]> {
   const made = await factory(kind);
-  const a = await Activator.start({}, [{ name: "cold", backend: made.backend, limits: { idleTimeoutMs: 50, cooldownMs: 0, wakeBudgetMs: 120_000 } }]);
+  const a = await Activator.start({}, [{ name: "cold", backends: [made.backend], limits: { idleTimeoutMs: 50, cooldownMs: 0, wakeBudgetMs: 120_000 } }]);
   const samples: ColdSample[] = [];
   try {
     // The first wake of any backend is a boot; a resume needs one sleep first.

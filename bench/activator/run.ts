@@ -53,7 +53,7 @@ const COLD_BACKENDS_ARE_STANDINS = true;
 async function main(): Promise<void> {
   const ports = { upstream: await unusedPort(), proxy: await unusedPort() };
   const nginx = await Nginx.start(ports, nginxWorkers);
-  const activator = await Activator.start({}, [{ name: "bench", backend: fixedBackend(ports.upstream), limits: { idleTimeoutMs: null, hardConcurrency: 1024, softConcurrency: 1024, queueLimit: 4096 } }]);
+  const activator = await Activator.start({}, [{ name: "bench", backends: [fixedBackend(ports.upstream)], limits: { idleTimeoutMs: null, hardConcurrency: 1024, softConcurrency: 1024, queueLimit: 4096 } }]);
   const floor = await startFloorProxy(ports.upstream);
   const viaActivator: WrkResult[] = [];
   const viaNginx: WrkResult[] = [];

@@ -131,7 +131,7 @@ export function appRoutes(spec: AppSpec, ctl: AppMachine): AppRoute[] {
     name: routeName(spec, i),
     hostnames: s.hostnames,
     ...(s.hostPort !== null ? { hostPorts: [s.hostPort] } : {}),
-    backend: ctl.backend(i),
+    backends: [ctl.backend(i)],
     ...(s.healthCheck !== null ? { healthCheck: s.healthCheck } : {}),
     limits: {
       wakeBudgetMs: s.wakeTimeoutS * 1000,
