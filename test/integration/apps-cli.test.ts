@@ -24,7 +24,8 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
   assert.equal(res.app.generation, 1);
   assert.deepEqual(res.app.env, ["MODE=prod"]);
   assert.deepEqual(res.app.services[0]!.health_check, { type: "http", path: "/healthz" });
-  assert.equal(res.app.machine_id, null);
+  assert.deepEqual(res.app.machines, []);
+  assert.equal(res.app.max_machines, 1);
 
   await writeFile(file, toml("busybox:2"));
   const again = await walk("deploy", "-f", file);
@@ -33,8 +34,8 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
 
   const ls = await walk("apps", "ls");
   assert.equal(ls.code, 0, ls.stderr);
-  assert.match(ls.stdout, /^NAME\s+IMAGE\s+GENERATION\s+ROUTES/);
-  assert.match(ls.stdout, /shop\s+busybox:2\s+2\s+shop\.localhost->8080, shop\.test->8080/);
+  assert.match(ls.stdout, /^NAME\s+IMAGE\s+GENERATION\s+MACHINES\s+ROUTES/);
+  assert.match(ls.stdout, /shop\s+busybox:2\s+2\s+0\/1\s+shop\.localhost->8080, shop\.test->8080/);
   const inspected = JSON.parse((await walk("apps", "inspect", "shop")).stdout) as AppWire;
   assert.equal(inspected.image, "busybox:2");
   assert.equal(inspected.services[0]!.autostop, "suspend");

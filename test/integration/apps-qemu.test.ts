@@ -134,7 +134,7 @@ test("a stopped app: 50 concurrent cold requests succeed on one booted machine; 
   const machines = await client.machines(true);
   assert.equal(machines.length, 1, "one machine for 50 concurrent cold requests");
   const m = machines[0]!;
-  assert.equal(m.name, "web-g1");
+  assert.equal(m.name, "web-0-g1");
 
   await until("the idle app's machine stops", async () => (await client.machine(m.id)).state === "stopped");
   const [again] = await get("web.localhost");
@@ -184,8 +184,8 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
     if (i === 0) bootWake = r!.wake ?? "";
   }
   assert.deepEqual(counts, ["1", "2", "3"]);
-  await until("the idle app is suspended", async () => (await client.app("ctr")).snapshot_generation === 1);
-  const m = (await client.app("ctr")).machine_id!;
+  await until("the idle app is suspended", async () => (await client.app("ctr")).machines[0]?.snapshot_generation === 1);
+  const m = (await client.app("ctr")).machines[0]!.id;
   assert.equal((await client.machine(m)).state, "stopped", "a suspended machine is stopped (its VMM is gone)");
 
   const [woke] = await get("ctr.localhost", 1, "/cgi-bin/count");
@@ -194,9 +194,9 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
   assert.match(woke!.wake ?? "", /^resume;dur=/);
   t.diagnostic(`cold path under TCG: ${bootWake} versus ${woke!.wake}`);
 
-  await until("suspended again", async () => (await client.app("ctr")).snapshot_generation === 1);
+  await until("suspended again", async () => (await client.app("ctr")).machines[0]?.snapshot_generation === 1);
   const redeploy = await client.deploy({ config: toml("ctr", images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });
-  assert.equal(redeploy.app.snapshot_generation, null, "a deploy drops the snapshot");
+  assert.equal(redeploy.app.machines[0]!.snapshot_generation, null, "a deploy drops the snapshot");
   const [fresh] = await get("ctr.localhost", 1, "/cgi-bin/count");
   assert.equal(fresh!.body, "1", "the new generation boots with fresh memory");
   assert.match(fresh!.wake ?? "", /^boot;/);
