@@ -3,7 +3,9 @@
 // H. Covers: 50 concurrent requests to a stopped app all succeed on one booted machine and show
 // the boot in their timing headers; the idle app stops and wakes again; a deploy of a new image
 // to a stopped app is served by the next request; unknown host 404; a crashing workload 502 with
-// its console in walkd's log; a never-listening app 503 after the wake budget. Traffic stays in H.
+// its console in walkd's log; a never-listening app 503 after the wake budget; an app on two
+// machines (max_machines = 2, soft = 1): slow concurrent requests boot the second machine, both
+// serve, and idle stops the extra one while min_machines keeps one. Traffic stays in H.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -34,6 +36,15 @@ mkdir -p /tmp/srv/cgi-bin /tmp/mem && mount -t tmpfs tmpfs /tmp/mem || exit 1
 printf '%s\\n' '#!/bin/sh' 'n=$(cat /tmp/mem/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/mem/n' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$n"' > /tmp/srv/cgi-bin/count
 chmod +x /tmp/srv/cgi-bin/count
 echo counter ready
+exec httpd -f -p 8080 -h /tmp/srv
+`;
+
+// Answers its machine's name (the guest's hostname) slowly, so that concurrent requests outlast a boot.
+const WHOAMI = `#!/bin/sh
+mkdir -p /tmp/srv/cgi-bin
+printf '%s\\n' '#!/bin/sh' 'sleep 4' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$(hostname)"' > /tmp/srv/cgi-bin/who
+chmod +x /tmp/srv/cgi-bin/who
+echo whoami ready
 exec httpd -f -p 8080 -h /tmp/srv
 `;
 
@@ -74,7 +85,7 @@ async function get(host: string, n = 1, path = "/"): Promise<Got[]> {
   return JSON.parse(r.stdout) as Got[];
 }
 
-const toml = (name: string, image: string, extra = ""): string => `name = "${name}"\nimage = "${image}"\nmemory_mib = 128\n[[services]]\ninternal_port = 8080\n${extra}\n`;
+const toml = (name: string, image: string, extra = "", top = ""): string => `name = "${name}"\nimage = "${image}"\nmemory_mib = 128\n${top}\n[[services]]\ninternal_port = 8080\n${extra}\n`;
 
 async function until(what: string, fn: () => Promise<boolean>, tries = 400): Promise<void> {
   for (let i = 0; i < tries; i++) {
@@ -97,8 +108,9 @@ before(async () => {
     { image: await buildScriptImage('#!/bin/sh\necho "fatal: no database configured"\nexit 3\n'), tag: "crash" },
     { image: await buildScriptImage("#!/bin/sh\nexec sleep 600\n"), tag: "mute" },
     { image: await buildScriptImage(COUNTER), tag: "counter" },
+    { image: await buildScriptImage(WHOAMI), tag: "whoami" },
   ]);
-  for (const tag of ["v1", "v2", "crash", "mute", "counter"]) images[tag] = `oci:${layout}:${tag}`;
+  for (const tag of ["v1", "v2", "crash", "mute", "counter", "whoami"]) images[tag] = `oci:${layout}:${tag}`;
   await writeFile(join(dir, "client.mjs"), CLIENT);
   await writeFile(
     join(dir, "walkd.toml"),
@@ -200,4 +212,21 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
   const [fresh] = await get("ctr.localhost", 1, "/cgi-bin/count");
   assert.equal(fresh!.body, "1", "the new generation boots with fresh memory");
   assert.match(fresh!.wake ?? "", /^boot;/);
+});
+
+test("max_machines = 2, soft = 1: slow concurrent requests boot the second machine and both serve; idle stops it while min_machines keeps one", async () => {
+  const cfg = `min_machines = 1\nidle_timeout = 2\nwake_timeout = 90\nconcurrency = { soft = 1, hard = 1 }\nhealth_check = { type = "tcp" }`;
+  const dep = await client.deploy({ config: toml("pair", images.whoami!, cfg, "max_machines = 2") });
+  assert.equal(dep.rollout, "started");
+  assert.deepEqual(dep.app.machines.map((m) => [m.slot, m.name, m.state]), [[0, "pair-0-g1", "started"]]);
+
+  const rs = await get("pair.localhost", 3, "/cgi-bin/who");
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200], JSON.stringify(rs));
+  assert.deepEqual([...new Set(rs.map((r) => r.body))].sort(), ["pair-0-g1", "pair-1-g1"], "each machine answered with its own hostname");
+
+  const running = async (): Promise<number> => (await client.app("pair")).machines.filter((m) => m.state === "started").length;
+  await until("the extra machine stops when idle", async () => (await running()) === 1);
+  await new Promise((r) => setTimeout(r, 4000)); // twice the idle timeout
+  assert.equal(await running(), 1, "min_machines keeps one running");
+  assert.equal((await client.app("pair")).machines.length, 2, "the stopped machine stays in its slot for the next wake");
 });
