@@ -9,6 +9,7 @@ import type { AppMetrics } from "./metrics.js";
 import { place, type InstanceState } from "./placement.js";
 import type { AppLimits, AppRoute, HealthCheck } from "./types.js";
 
+// Re-exported: the proxy and timing modules take these from here.
 export { Refusal, type Lease, type WakeInfo, type InstanceStatus } from "./instance.js";
 
 export type AppState = InstanceState;

@@ -4,12 +4,11 @@
 // queued requests or of the other instances: the app runtime (app-runtime.ts) places requests,
 // decides when an instance wakes without a request, and whether it may idle (minRunning).
 import { Agent } from "node:http";
-import type { RefusalCause } from "./metrics.js";
-import type { AppMetrics } from "./metrics.js";
+import type { Logger } from "../lib/index.js";
+import type { AppMetrics, RefusalCause } from "./metrics.js";
 import type { InstanceState } from "./placement.js";
 import { waitReady } from "./readiness.js";
 import type { AppBackend, AppLimits, BackendTarget, HealthCheck, WakeKind, WakeResult } from "./types.js";
-import type { Logger } from "../lib/index.js";
 
 /**
  * A pooled upstream socket idle this long is closed (node lowers it further to a backend's

@@ -1,4 +1,4 @@
-// `walk deploy` and `walk apps ls|inspect|rm|logs` end to end: the real CLI binary and a real walkd
+// `walk deploy` and `walk apps ls|inspect|rm|logs [--machine]` end to end: the real CLI binary and a real walkd
 // (its MachineService, the /v1/apps API and the apps table). Apps here have min_machines = 0, so a
 // deploy only records them and nothing boots.
 import { test } from "node:test";
@@ -43,6 +43,12 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
   const logs = await walk("apps", "logs", "shop");
   assert.equal(logs.code, 0, logs.stderr);
   assert.equal(logs.stdout, "", "no machine yet, no output");
+  const noSlot = await walk("apps", "logs", "shop", "--machine", "0");
+  assert.equal(noSlot.code, 1);
+  assert.match(noSlot.stderr, /app shop has no machine in slot 0/);
+  const badSlot = await walk("apps", "logs", "shop", "--machine", "first");
+  assert.equal(badSlot.code, 1);
+  assert.match(badSlot.stderr, /--machine must be a slot number \(0, 1, \.\.\.\), got "first"/);
 
   await writeFile(file, `name = "shop"\nimage = "busybox:3"\n[[services]]\ninternal_port = 8080\nconcurrency = { soft = 9, hard = 2 }\n`);
   const bad = await walk("deploy", "-f", file);
