@@ -42,7 +42,7 @@ exec httpd -f -p 8080 -h /tmp/srv
 // Answers its machine's name (the guest's hostname) slowly, so that concurrent requests outlast a boot.
 const WHOAMI = `#!/bin/sh
 mkdir -p /tmp/srv/cgi-bin
-printf '%s\\n' '#!/bin/sh' 'sleep 4' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$(hostname)"' > /tmp/srv/cgi-bin/who
+printf '%s\\n' '#!/bin/sh' 'sleep 5' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$(hostname)"' > /tmp/srv/cgi-bin/who
 chmod +x /tmp/srv/cgi-bin/who
 echo whoami ready
 exec httpd -f -p 8080 -h /tmp/srv
