@@ -2,7 +2,8 @@
 // slots beyond max_machines drain and go; a running machine of an older generation is replaced
 // (the new one started, the activator switched to it, the old one drained, then removed); then
 // machines start until min_machines run. A stopped machine of an older generation is left for its
-// next wake to replace. Runs under the app's deploy lock, after the generation is recorded.
+// next wake to replace. Runs under the app's deploy lock, after the generation is recorded; it
+// does not place requests or choose which machines idle (the activator does).
 import { asWalkError, type Logger } from "../lib/index.js";
 import { isRunning } from "./backend.js";
 import type { AppFleet } from "./fleet.js";
