@@ -89,9 +89,9 @@ export class ColdApps {
     const client = this.walkd!.client;
     const until = Date.now() + IDLE_MS;
     for (;;) {
-      const app = await client.app(appName(kind));
-      const snapshotted = kind === "boot" || app.snapshot_generation === app.generation;
-      if (app.machine_id !== null && snapshotted && (await client.machine(app.machine_id)).state === "stopped") return;
+      const m = (await client.app(appName(kind))).machines[0];
+      const snapshotted = kind === "boot" || (m !== undefined && m.snapshot_generation === m.generation);
+      if (m !== undefined && snapshotted && m.state === "stopped") return;
       if (Date.now() > until) throw await this.withLog(new Error(`${appName(kind)} did not go to sleep within ${IDLE_MS / 1000} s`));
       await sleep(100);
     }

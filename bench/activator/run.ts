@@ -47,7 +47,7 @@ function fixedBackend(port: number): AppBackend {
 async function main(): Promise<void> {
   const ports = { upstream: await unusedPort(), proxy: await unusedPort() };
   const nginx = await Nginx.start(ports, nginxWorkers);
-  const activator = await Activator.start({}, [{ name: "bench", backend: fixedBackend(ports.upstream), limits: { idleTimeoutMs: null, hardConcurrency: 1024, softConcurrency: 1024, queueLimit: 4096 } }]);
+  const activator = await Activator.start({}, [{ name: "bench", backends: [fixedBackend(ports.upstream)], limits: { idleTimeoutMs: null, hardConcurrency: 1024, softConcurrency: 1024, queueLimit: 4096 } }]);
   const floor = await startFloorProxy(ports.upstream);
   const viaActivator: WrkResult[] = [];
   const viaNginx: WrkResult[] = [];

@@ -1,8 +1,8 @@
 // The activator: walkd's HTTP entry point for apps. Owns the listeners (the main one, routed by
 // Host, and one per app host port) and their client connections, dispatches each request to its
 // app's runtime, holds it while the app wakes (or shows the optional "starting" page), then hands
-// it to an exchange. Owns no backend lifecycle policy beyond what AppRuntime does; knows nothing
-// of machines.
+// it to an exchange. Owns no backend lifecycle policy beyond what AppRuntime does (instances,
+// placement, scaling); knows nothing of machines.
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { WalkError, silentLogger, type Logger } from "../lib/index.js";
 import { AppRuntime, Refusal, resolveLimits, type AppStatus, type Lease } from "./app-runtime.js";
@@ -118,9 +118,29 @@ export class Activator {
     return this.setRoutes(this.table.apps().filter((r) => r.name !== name));
   }
 
-  /** One app's lifecycle and load, or undefined for an unknown app. */
+  /** One app's lifecycle and load, per instance and in total, or undefined for an unknown app. */
   status(app: string): AppStatus | undefined {
     return this.apps.get(app)?.runtime.status();
+  }
+
+  /**
+   * Instance `index` of `app` now answers elsewhere (its backend was moved, e.g. onto a new
+   * machine): its current target takes no new requests and drains, and the instance wakes again
+   * at once. See drained().
+   */
+  rewake(app: string, index: number): void {
+    const a = this.apps.get(app);
+    if (a === undefined) throw new WalkError("not_found", `app ${app} is not in the activator's route table`, { details: { app } });
+    a.runtime.rewake(index);
+  }
+
+  /**
+   * Resolves true once every target `app` retired (by rewake(), or instances that left its route)
+   * has no request or open connection left, or false after `timeoutMs`. An unknown app has
+   * nothing to drain.
+   */
+  drained(app: string, timeoutMs: number): Promise<boolean> {
+    return this.apps.get(app)?.runtime.drained(timeoutMs) ?? Promise.resolve(true);
   }
 
   metrics(): ActivatorMetricsSnapshot {
@@ -221,7 +241,7 @@ export class Activator {
       done: (o: Outcome) => {
         if (o === "upstream_error" || o === "upstream_timeout") app.metrics.refused(o);
       },
-      openConnection: () => app.runtime.openConnection(),
+      openConnection: () => lease.openConnection(),
       track: (sockets) => {
         for (const s of sockets) {
           this.upgraded.add(s);

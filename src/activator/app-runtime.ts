@@ -1,62 +1,35 @@
-// One app's lifecycle as the activator sees it: stopped -> waking -> ready -> idling -> stopped.
-// Owns the single-flight wake, the wake budget, the wait queue and its limit, hard concurrency,
-// the idle clock and the keep-alive pool to the current backend. Never touches client sockets:
-// callers get a Lease (or a Refusal) and do the proxying.
+// One app's load across its instances (one per backend, instance.ts). Owns the wait queue (arrival
+// order, its limit and timeouts), request placement (placement.ts), scaling out when every ready
+// instance is at its soft limit, keeping minRunning instances up (woken without a request, never
+// idled below it), draining, and the app's status. Never touches client sockets: callers get a
+// Lease (or a Refusal) and do the proxying.
 import { WalkError, type Logger } from "../lib/index.js";
-import type { AppMetrics, RefusalCause } from "./metrics.js";
-import { waitReady } from "./readiness.js";
-import { UpstreamPool } from "./upstream-pool.js";
-import type { AppLimits, AppRoute, BackendTarget, WakeKind, WakeResult } from "./types.js";
+import { Instance, Refusal, type InstanceHost, type InstanceStatus, type Lease } from "./instance.js";
+import type { AppMetrics } from "./metrics.js";
+import { place, type InstanceState } from "./placement.js";
+import type { AppLimits, AppRoute, HealthCheck } from "./types.js";
 
-/** The activator answers a request itself, for this cause. */
-export class Refusal extends Error {
-  constructor(readonly refusal: RefusalCause) {
-    super(refusal);
-    this.name = "Refusal";
-  }
-}
+// Re-exported: the proxy and timing modules take these from here.
+export { Refusal, type Lease, type WakeInfo, type InstanceStatus } from "./instance.js";
 
-export interface WakeInfo {
-  kind: WakeKind;
-  /** From the start of the wake until the backend was ready (wake() plus readiness). */
-  durMs: number;
-}
-
-interface Ready {
-  readonly target: BackendTarget;
-  readonly pool: UpstreamPool;
-  readonly info: WakeInfo;
-  readonly readyAt: number;
-  /** Leases on this backend still open; its pool is destroyed when it is retired and this is 0. */
-  leases: number;
-  retired: boolean;
-}
-
-type State = { kind: "stopped" } | { kind: "waking"; promise: Promise<Ready> } | { kind: "ready"; ready: Ready } | { kind: "idling"; promise: Promise<void> };
-
-export type AppState = State["kind"];
-
-export interface Lease {
-  readonly target: BackendTarget;
-  readonly pool: UpstreamPool;
-  /** Set when this request waited for a wake (it started it or joined it). */
-  readonly wake: WakeInfo | undefined;
-  /** The backend could not be reached: retire it so the next request wakes it again. */
-  unreachable(): void;
-  /** Ends the lease (idempotent). Call when the response is finished or the exchange failed. */
-  release(): void;
-}
+export type AppState = InstanceState;
 
 export interface AppStatus {
+  /** The most awake instance's state: ready, else waking, else idling, else stopped. */
   state: AppState;
+  /** Totals over the instances. */
   inFlight: number;
   waiting: number;
   openConnections: number;
   softConcurrency: number;
   hardConcurrency: number;
-  /** In-flight requests exceed the soft limit: a hint for scaling decisions made elsewhere. */
+  minRunning: number;
+  /** Instances ready now. */
+  running: number;
+  /** Every ready instance is over its soft limit (and at least one is ready). */
   overSoftLimit: boolean;
-  target: BackendTarget | undefined;
+  /** By index, in preference order. */
+  instances: InstanceStatus[];
 }
 
 interface Deps {
@@ -64,346 +37,261 @@ interface Deps {
   metrics: AppMetrics;
 }
 
-/** Rejects with the signal's reason as soon as it aborts; otherwise settles like `p`. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
-
-/** A signal that aborts with `reason` after `ms`, or when `parent` aborts. */
-function deadline(parent: AbortSignal, ms: number, reason: Error): { signal: AbortSignal; clear(): void } {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(reason), ms);
-  const onParent = (): void => ac.abort(parent.reason);
-  parent.addEventListener("abort", onParent, { once: true });
-  if (parent.aborted) ac.abort(parent.reason);
-  return {
-    signal: ac.signal,
-    clear: () => {
-      clearTimeout(timer);
-      parent.removeEventListener("abort", onParent);
-    },
-  };
+/** A request waiting for a place on some instance. */
+interface Waiter {
+  /** When it began to wait (performance.now()). */
+  since: number;
+  grant(instance: Instance): void;
+  refuse(reason: Error): void;
 }
 
 export class AppRuntime {
-  private state: State = { kind: "stopped" };
-  private inFlight = 0;
-  private waiting = 0;
-  private connections = 0;
-  private readonly slotQueue: Array<() => void> = [];
-  private idleTimer: NodeJS.Timeout | undefined;
+  private instances: Instance[] = [];
+  /** Instances that left the route and still drain. */
+  private readonly leaving = new Set<Instance>();
+  private readonly queue: Waiter[] = [];
+  private readonly drainWaits = new Set<() => void>();
+  private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly host: InstanceHost;
 
   constructor(
     private route: AppRoute,
     private limits: AppLimits,
-    private readonly deps: Deps,
-  ) {}
+    deps: Deps,
+  ) {
+    this.host = {
+      app: route.name,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      limits: () => this.limits,
+      healthCheck: (): HealthCheck | undefined => this.route.healthCheck,
+      changed: (_i, refusal) => this.changed(refusal),
+      freed: () => this.freed(),
+      mayIdle: () => this.instances.filter((i) => i.up).length - 1 >= this.limits.minRunning,
+    };
+    this.update(route, limits);
+  }
 
   get name(): string {
     return this.route.name;
   }
 
-  /** A deploy changed the route or its limits: later wakes, waits and idles use the new values. */
+  /**
+   * A deploy changed the route or its limits: instances keep their state and take their new
+   * backend for their next wake and idle; instances beyond the new backend list leave (their
+   * targets drain, the activator never idles them: their owner does).
+   */
   update(route: AppRoute, limits: AppLimits): void {
     this.route = route;
     this.limits = limits;
-    this.grantSlots();
-    this.scheduleIdle();
+    route.backends.forEach((b, i) => {
+      const cur = this.instances[i];
+      if (cur === undefined) this.instances[i] = new Instance(i, b, this.host);
+      else cur.backend = b;
+    });
+    for (const gone of this.instances.splice(route.backends.length)) {
+      gone.detach();
+      this.leaving.add(gone);
+    }
+    this.changed();
   }
 
   status(): AppStatus {
+    const instances = this.instances.map((i) => i.status());
+    const ready = instances.filter((s) => s.state === "ready");
+    const sum = (f: (s: InstanceStatus) => number): number => instances.reduce((n, s) => n + f(s), 0);
     return {
-      state: this.state.kind,
-      inFlight: this.inFlight,
-      waiting: this.waiting,
-      openConnections: this.connections,
+      state: (["ready", "waking", "idling"] as const).find((k) => instances.some((s) => s.state === k)) ?? "stopped",
+      inFlight: sum((s) => s.inFlight),
+      waiting: this.queue.length,
+      openConnections: sum((s) => s.openConnections),
       softConcurrency: this.limits.softConcurrency,
       hardConcurrency: this.limits.hardConcurrency,
-      overSoftLimit: this.inFlight > this.limits.softConcurrency,
-      target: this.state.kind === "ready" ? { ...this.state.ready.target } : undefined,
+      minRunning: this.limits.minRunning,
+      running: ready.length,
+      overSoftLimit: ready.length > 0 && ready.every((s) => s.overSoftLimit),
+      instances,
     };
   }
 
-  /** The warm path, synchronous: a lease when the backend is ready and a slot is free with nobody queued. */
+  /** The warm path, synchronous: a lease when an instance has room and nobody is queued. */
   tryAcquire(): Lease | undefined {
-    const st = this.state;
-    if (st.kind !== "ready" || this.inFlight >= this.limits.hardConcurrency || this.slotQueue.length > 0) return undefined;
-    this.inFlight++;
-    return this.lease(st.ready, undefined);
+    if (this.queue.length > 0) return undefined;
+    return this.place()?.lease(undefined);
   }
 
   /**
-   * Waits until the backend is ready and a concurrency slot is free, waking the backend if needed.
-   * Rejects with a Refusal (queue_full, queue_timeout, wake_failed, wake_timeout) or with
+   * Waits for a place on an instance, waking one if needed. Rejects with a Refusal (queue_full,
+   * queue_timeout, wake_failed, wake_timeout, unknown_host once the app is removed) or with
    * `signal`'s reason when the caller gives up (client gone, starting page shown).
    */
-  async acquire(signal: AbortSignal): Promise<Lease> {
+  acquire(signal: AbortSignal): Promise<Lease> {
     const now = this.tryAcquire();
-    if (now !== undefined) return now;
-    if (this.waiting >= this.limits.queueLimit) throw new Refusal("queue_full");
-    this.waiting++;
-    this.cancelIdle();
-    try {
-      let joined: WakeInfo | undefined;
-      for (;;) {
-        const cur = this.state;
-        if (cur.kind === "stopped") {
-          this.startWake();
-        } else if (cur.kind === "waking") {
-          joined = (await untilAborted(cur.promise, signal)).info;
-        } else if (cur.kind === "idling") {
-          // Bounded even if an idle action hangs: the request never waits longer than a wake may take.
-          const d = deadline(signal, this.limits.wakeBudgetMs, new Refusal("wake_timeout"));
-          try {
-            await untilAborted(cur.promise, d.signal);
-          } finally {
-            d.clear();
-          }
-        } else {
-          await this.takeSlot(signal);
-          if (this.state === cur) return this.lease(cur.ready, joined);
-          this.giveBackSlot(); // the backend was retired while this request queued: go round again
-        }
-      }
-    } finally {
-      this.waiting--;
-      this.scheduleIdle();
-    }
+    if (now !== undefined) return Promise.resolve(now);
+    if (this.closed) return Promise.reject(new Refusal("unknown_host"));
+    if (this.queue.length >= this.limits.queueLimit) return Promise.reject(new Refusal("queue_full"));
+    return new Promise<Lease>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        const i = this.queue.indexOf(w);
+        if (i >= 0) this.queue.splice(i, 1);
+      };
+      const w: Waiter = {
+        since: performance.now(),
+        grant: (instance) => {
+          done();
+          resolve(instance.lease(w.since));
+        },
+        refuse: (reason) => {
+          done();
+          reject(reason);
+        },
+      };
+      const onAbort = (): void => w.refuse(signal.reason as Error);
+      // Waiting for a place on a ready instance is bounded by queueTimeoutMs; waiting with none
+      // ready, by the wake (its budget), or by the budget itself behind an idle action.
+      const arm = (): void => {
+        timer = setTimeout(expire, this.anyIn("ready") ? this.limits.queueTimeoutMs : this.limits.wakeBudgetMs);
+      };
+      const expire = (): void => {
+        if (this.anyIn("ready")) w.refuse(new Refusal("queue_timeout"));
+        else if (this.anyIn("waking")) arm();
+        else w.refuse(new Refusal("wake_timeout"));
+      };
+      if (signal.aborted) return reject(signal.reason as Error);
+      signal.addEventListener("abort", onAbort, { once: true });
+      arm();
+      this.queue.push(w);
+      this.changed(); // places it, or wakes an instance (now, or after a backoff) for it
+    });
   }
 
-  /** Counts a long-lived proxied connection (an upgraded socket) as activity until the returned function is called. */
-  openConnection(): () => void {
-    this.connections++;
-    this.cancelIdle();
-    let open = true;
-    return () => {
-      if (!open) return;
-      open = false;
-      this.connections--;
-      this.scheduleIdle();
-    };
+  /** Instance `index`'s backend answers elsewhere now: its target drains and it wakes again at once. */
+  rewake(index: number): void {
+    const instance = this.instances[index];
+    if (instance === undefined) throw new WalkError("invalid_argument", `app ${this.name} has no instance ${index}`, { details: { app: this.name, instance: index } });
+    instance.rewake();
+    this.changed();
   }
 
-  /** Stops timers and closes pools. Does not idle the backend: walkd's shutdown decides that. */
+  /** Resolves true once no retired target has a request or connection left, or false after `timeoutMs`. */
+  drained(timeoutMs: number): Promise<boolean> {
+    if (this.isDrained()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.drainWaits.delete(check);
+        resolve(ok);
+      };
+      const check = (): void => {
+        if (this.isDrained()) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.drainWaits.add(check);
+    });
+  }
+
+  /** The app left the route table: its targets drain, nothing wakes or idles again, and queued requests are refused. */
   close(): void {
     this.closed = true;
-    this.cancelIdle();
-    if (this.state.kind === "ready") this.retire(this.state.ready);
+    clearTimeout(this.retryTimer);
+    for (const i of this.instances) i.detach();
+    for (const w of [...this.queue]) w.refuse(new Refusal("unknown_host"));
   }
 
-  private lease(ready: Ready, wake: WakeInfo | undefined): Lease {
-    this.cancelIdle();
-    ready.leases++;
-    let open = true;
-    return {
-      target: ready.target,
-      pool: ready.pool,
-      wake,
-      unreachable: () => {
-        if (this.state.kind === "ready" && this.state.ready === ready) {
-          this.deps.logger.warn({ app: this.name, target: ready.target }, "activator: backend unreachable; the next request wakes it again");
-          this.state = { kind: "stopped" };
-          this.retire(ready);
-        }
-      },
-      release: () => {
-        if (!open) return;
-        open = false;
-        ready.leases--;
-        if (ready.retired && ready.leases === 0) ready.pool.destroy();
-        this.giveBackSlot();
-        this.scheduleIdle();
-      },
-    };
+  private anyIn(state: AppState): boolean {
+    return this.instances.some((i) => i.kind === state);
   }
 
-  private takeSlot(signal: AbortSignal): Promise<void> {
-    if (this.inFlight < this.limits.hardConcurrency && this.slotQueue.length === 0) {
-      this.inFlight++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const d = deadline(signal, this.limits.queueTimeoutMs, new Refusal("queue_timeout"));
-      const grant = (): void => {
-        d.clear();
-        resolve();
-      };
-      d.signal.addEventListener(
-        "abort",
-        () => {
-          const i = this.slotQueue.indexOf(grant);
-          if (i < 0) return; // already granted
-          this.slotQueue.splice(i, 1);
-          d.clear();
-          reject(d.signal.reason as Error);
-        },
-        { once: true },
-      );
-      this.slotQueue.push(grant);
-    });
+  private isDrained(): boolean {
+    return this.instances.every((i) => i.drained) && [...this.leaving].every((i) => i.drained);
   }
 
-  private giveBackSlot(): void {
-    this.inFlight--;
-    this.grantSlots();
-  }
-
-  /** Hands free slots to queued requests in arrival order (a slot moves with inFlight counted once). */
-  private grantSlots(): void {
-    while (this.slotQueue.length > 0 && this.inFlight < this.limits.hardConcurrency) {
-      this.inFlight++;
-      this.slotQueue.shift()!();
-    }
-  }
-
-  private startWake(): void {
-    const { backend, healthCheck } = this.route;
-    const started = performance.now();
-    const ac = new AbortController();
-    const budget = setTimeout(() => ac.abort(new Refusal("wake_timeout")), this.limits.wakeBudgetMs);
-    const call = backend.wake(ac.signal);
-    const promise = (async (): Promise<Ready> => {
-      let result: WakeResult;
-      try {
-        result = await untilAborted(call, ac.signal);
-        await waitReady(result, healthCheck, ac.signal, result.ended);
-      } catch (err) {
-        if (ac.signal.aborted) throw new Refusal("wake_timeout");
-        await this.logFailure(err);
-        throw new Refusal("wake_failed");
-      } finally {
-        clearTimeout(budget);
-      }
-      const ready: Ready = {
-        target: { host: result.host, port: result.port },
-        pool: new UpstreamPool({ host: result.host, port: result.port }),
-        info: { kind: result.kind, durMs: performance.now() - started },
-        readyAt: performance.now(),
-        leases: 0,
-        retired: false,
-      };
-      void result.ended?.then(
-        () => this.ended(ready),
-        () => this.ended(ready),
-      );
-      return ready;
-    })();
-    this.state = { kind: "waking", promise };
-    promise.then(
-      (ready) => {
-        this.deps.metrics.woke(ready.info.kind, ready.info.durMs);
-        if (this.closed) return this.retire(ready);
-        this.state = { kind: "ready", ready };
-        this.grantSlots();
-        this.scheduleIdle();
-      },
-      (err: unknown) => {
-        if (err instanceof Refusal && err.refusal === "wake_timeout") {
-          this.deps.metrics.wakeTimeouts++;
-          this.deps.logger.warn({ app: this.name, budgetMs: this.limits.wakeBudgetMs }, "activator: backend not ready within the wake budget; idling it");
-          this.runIdle(call.then(() => true, () => false));
-        } else {
-          this.deps.metrics.wakeFailures++;
-          this.state = { kind: "stopped" };
-        }
-      },
-    );
-  }
-
-  private async logFailure(err: unknown): Promise<void> {
-    let lines: string[] = [];
-    try {
-      lines = (await this.route.backend.lastLogs?.()) ?? [];
-    } catch (logErr) {
-      this.deps.logger.warn({ app: this.name, err: logErr }, "activator: could not read the backend's last log lines");
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    this.deps.logger.error({ app: this.name, err: message, lastLogs: lines }, "activator: backend failed to start");
-  }
-
-  private ended(ready: Ready): void {
-    if (this.state.kind !== "ready" || this.state.ready !== ready) return;
-    this.deps.logger.info({ app: this.name }, "activator: backend ended on its own; the next request wakes it");
-    this.cancelIdle();
-    this.state = { kind: "stopped" };
-    this.retire(ready);
-  }
-
-  private retire(ready: Ready): void {
-    ready.retired = true;
-    if (ready.leases === 0) ready.pool.destroy();
-  }
-
-  private cancelIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-  }
-
-  /** Arms the idle clock when nothing is active; it starts no earlier than the cooldown after readiness. */
-  private scheduleIdle(): void {
-    this.cancelIdle();
-    const st = this.state;
-    const idleMs = this.limits.idleTimeoutMs;
-    if (this.closed || st.kind !== "ready" || idleMs === null || this.inFlight > 0 || this.waiting > 0 || this.connections > 0) return;
+  /** The instance that takes the next request now, if any; may start waking one (placement.ts). */
+  private place(): Instance | undefined {
+    if (this.closed) return undefined;
     const now = performance.now();
-    const from = Math.max(now, st.ready.readyAt + this.limits.cooldownMs);
-    this.idleTimer = setTimeout(() => {
-      if (this.state === st) {
-        this.deps.metrics.idles++;
-        this.retire(st.ready);
-        this.runIdle(Promise.resolve(true));
-      }
-    }, from + idleMs - now);
-    this.idleTimer.unref();
+    const loads = this.instances.map((i) => ({ state: i.kind, inFlight: i.inFlight, canWake: i.retryAt <= now }));
+    const p = place(loads, this.limits.softConcurrency, this.limits.hardConcurrency);
+    if (p.wake !== undefined) this.instances[p.wake]!.wake();
+    return p.use === undefined ? undefined : this.instances[p.use];
   }
 
-  /** Runs the backend's idle action once `woke` says a wake succeeded; requests meanwhile wait, then wake again. */
-  private runIdle(woke: Promise<boolean>): void {
-    const promise = (async (): Promise<void> => {
-      if (!(await woke)) return;
-      try {
-        await this.route.backend.idle();
-      } catch (err) {
-        this.deps.logger.error({ app: this.name, err: err instanceof Error ? err.message : String(err) }, "activator: the backend's idle action failed; the next request wakes it");
+  /** Hands places to queued requests in arrival order. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const instance = this.place();
+      if (instance === undefined) return;
+      this.queue[0]!.grant(instance);
+    }
+  }
+
+  private freed(): void {
+    this.pump();
+    this.notifyDrain();
+  }
+
+  /** An instance changed state: place queued requests, keep minRunning, re-arm idle clocks (minRunning may allow one now). */
+  private changed(refusal?: Refusal): void {
+    for (const i of this.leaving) if (i.drained && !i.up) this.leaving.delete(i);
+    // A failed wake fails the requests waiting for it, unless another instance can still serve them.
+    if (refusal !== undefined && !this.instances.some((i) => i.up)) for (const w of [...this.queue]) w.refuse(refusal);
+    this.pump();
+    this.keep();
+    for (const i of this.instances) i.scheduleIdle();
+    this.notifyDrain();
+  }
+
+  /** Wakes stopped instances (lowest first, past their backoff) until minRunning are up; retries later when backing off. */
+  private keep(): void {
+    clearTimeout(this.retryTimer);
+    if (this.closed) return;
+    const now = performance.now();
+    let missing = this.limits.minRunning - this.instances.filter((i) => i.up).length;
+    let retryAt = Infinity;
+    for (const i of this.instances) {
+      if (i.kind !== "stopped") continue;
+      if (i.retryAt > now) retryAt = Math.min(retryAt, i.retryAt);
+      else if (missing > 0) {
+        i.wake();
+        missing--;
       }
-    })();
-    this.state = { kind: "idling", promise };
-    void promise.then(() => {
-      if (this.state.kind === "idling" && this.state.promise === promise) this.state = { kind: "stopped" };
-    });
+    }
+    // A backing-off instance may be needed later: to reach minRunning, or to scale out for queued requests.
+    if ((missing > 0 || this.queue.length > 0) && retryAt < Infinity) {
+      this.retryTimer = setTimeout(() => this.changed(), retryAt - now);
+      this.retryTimer.unref();
+    }
+  }
+
+  private notifyDrain(): void {
+    for (const check of [...this.drainWaits]) check();
   }
 }
 
 /** Limits merged over defaults, checked: a bad limit is an error naming the app and the knob. */
 export function resolveLimits(route: AppRoute, defaults: AppLimits): AppLimits {
   const l: AppLimits = { ...defaults, ...route.limits };
+  const bad = (limit: string, message: string): WalkError => new WalkError("invalid_argument", `app ${route.name}: ${message}`, { details: { app: route.name, limit } });
+  if (!Array.isArray(route.backends) || route.backends.length === 0) throw bad("backends", "backends must list at least one backend");
   const positive: Array<keyof AppLimits> = ["wakeBudgetMs", "queueTimeoutMs", "hardConcurrency", "softConcurrency"];
   for (const k of positive) {
     const v = l[k];
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new WalkError("invalid_argument", `app ${route.name}: limit ${k} must be a positive number, got ${String(v)}`, { details: { app: route.name, limit: k } });
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw bad(k, `limit ${k} must be a positive number, got ${String(v)}`);
   }
   for (const k of ["queueLimit", "cooldownMs"] as const) {
-    if (!Number.isFinite(l[k]) || l[k] < 0) throw new WalkError("invalid_argument", `app ${route.name}: limit ${k} must be 0 or more, got ${String(l[k])}`, { details: { app: route.name, limit: k } });
+    if (!Number.isFinite(l[k]) || l[k] < 0) throw bad(k, `limit ${k} must be 0 or more, got ${String(l[k])}`);
   }
   if (l.idleTimeoutMs !== null && (!Number.isFinite(l.idleTimeoutMs) || l.idleTimeoutMs <= 0)) {
-    throw new WalkError("invalid_argument", `app ${route.name}: limit idleTimeoutMs must be positive or null (never idle), got ${String(l.idleTimeoutMs)}`, { details: { app: route.name, limit: "idleTimeoutMs" } });
+    throw bad("idleTimeoutMs", `limit idleTimeoutMs must be positive or null (never idle), got ${String(l.idleTimeoutMs)}`);
   }
-  if (!Number.isInteger(l.hardConcurrency)) throw new WalkError("invalid_argument", `app ${route.name}: limit hardConcurrency must be an integer, got ${l.hardConcurrency}`, { details: { app: route.name, limit: "hardConcurrency" } });
+  if (!Number.isInteger(l.hardConcurrency)) throw bad("hardConcurrency", `limit hardConcurrency must be an integer, got ${l.hardConcurrency}`);
+  if (!Number.isInteger(l.minRunning) || l.minRunning < 0 || l.minRunning > route.backends.length) {
+    throw bad("minRunning", `limit minRunning must be an integer from 0 to the number of backends (${route.backends.length}), got ${String(l.minRunning)}`);
+  }
   const hc = route.healthCheck;
   if (hc !== undefined && hc.type === "http" && !hc.path.startsWith("/")) {
     throw new WalkError("invalid_argument", `app ${route.name}: health check path ${JSON.stringify(hc.path)} must start with '/'`, { details: { app: route.name } });

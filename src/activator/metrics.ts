@@ -34,7 +34,18 @@ class Histogram {
   }
 }
 
+/** One instance's share of an app's counters. */
+export interface InstanceMetricsSnapshot {
+  /** Requests forwarded to this instance. */
+  requests: number;
+  wakes: Record<WakeKind, number>;
+  wakeFailures: number;
+  wakeTimeouts: number;
+  idles: number;
+}
+
 export interface AppMetricsSnapshot {
+  /** Requests routed to the app (forwarded or refused). */
   requests: number;
   wakes: Record<WakeKind, number>;
   wakeFailures: number;
@@ -45,6 +56,8 @@ export interface AppMetricsSnapshot {
   wakeMs: Record<WakeKind, HistogramSnapshot>;
   /** Time a request was held before it was forwarded (wake and queue wait), for every forwarded request. */
   holdMs: HistogramSnapshot;
+  /** Per instance, by index (the counters above are the app's totals). */
+  instances: InstanceMetricsSnapshot[];
 }
 
 export interface ActivatorMetricsSnapshot {
@@ -55,37 +68,43 @@ export interface ActivatorMetricsSnapshot {
 
 export class AppMetrics {
   requests = 0;
-  readonly wakes: Record<WakeKind, number> = { boot: 0, resume: 0 };
-  wakeFailures = 0;
-  wakeTimeouts = 0;
-  idles = 0;
   private readonly refusals: Partial<Record<RefusalCause, number>> = {};
   private readonly wakeMs = { boot: new Histogram(), resume: new Histogram() };
   private readonly holdMs = new Histogram();
+  private readonly perInstance: InstanceMetricsSnapshot[] = [];
 
   refused(cause: RefusalCause): void {
     this.refusals[cause] = (this.refusals[cause] ?? 0) + 1;
-  }
-
-  woke(kind: WakeKind, ms: number): void {
-    this.wakes[kind]++;
-    this.wakeMs[kind].observe(ms);
   }
 
   held(ms: number): void {
     this.holdMs.observe(ms);
   }
 
+  /** The counters of instance `index`, created on first use. */
+  instance(index: number): InstanceMetricsSnapshot {
+    while (this.perInstance.length <= index) this.perInstance.push({ requests: 0, wakes: { boot: 0, resume: 0 }, wakeFailures: 0, wakeTimeouts: 0, idles: 0 });
+    return this.perInstance[index]!;
+  }
+
+  woke(index: number, kind: WakeKind, ms: number): void {
+    this.instance(index).wakes[kind]++;
+    this.wakeMs[kind].observe(ms);
+  }
+
   snapshot(): AppMetricsSnapshot {
+    const instances = this.perInstance.map((m) => ({ ...m, wakes: { ...m.wakes } }));
+    const total = (f: (m: InstanceMetricsSnapshot) => number): number => instances.reduce((n, m) => n + f(m), 0);
     return {
       requests: this.requests,
-      wakes: { ...this.wakes },
-      wakeFailures: this.wakeFailures,
-      wakeTimeouts: this.wakeTimeouts,
-      idles: this.idles,
+      wakes: { boot: total((m) => m.wakes.boot), resume: total((m) => m.wakes.resume) },
+      wakeFailures: total((m) => m.wakeFailures),
+      wakeTimeouts: total((m) => m.wakeTimeouts),
+      idles: total((m) => m.idles),
       refusals: { ...this.refusals },
       wakeMs: { boot: this.wakeMs.boot.snapshot(), resume: this.wakeMs.resume.snapshot() },
       holdMs: this.holdMs.snapshot(),
+      instances,
     };
   }
 }

@@ -5,7 +5,7 @@ import { RouteTable } from "./routes.js";
 import type { AppBackend, AppRoute } from "./types.js";
 
 const backend: AppBackend = { wake: () => Promise.reject(new Error("unused")), idle: () => Promise.resolve() };
-const route = (name: string, extra: Partial<AppRoute> = {}): AppRoute => ({ name, backend, ...extra });
+const route = (name: string, extra: Partial<AppRoute> = {}): AppRoute => ({ name, backends: [backend], ...extra });
 
 test("apps answer on <name>.localhost and their own hostnames, canonicalized", () => {
   const t = RouteTable.build([route("shop", { hostnames: ["Shop.Example.com."] }), route("blog", { hostPorts: [8081] })]);

@@ -37,6 +37,7 @@ export class TestBackend implements AppBackend {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private everIdled = false;
+  private endRun: (() => void) | undefined;
 
   constructor(private readonly opts: TestBackendOptions) {}
 
@@ -68,7 +69,8 @@ export class TestBackend implements AppBackend {
         await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
         this.server = s;
       }
-      return { host: "127.0.0.1", port: (this.server.address() as AddressInfo).port, kind };
+      const ended = new Promise<void>((r) => (this.endRun = r));
+      return { host: "127.0.0.1", port: (this.server.address() as AddressInfo).port, kind, ended };
     } finally {
       this.leave();
     }
@@ -89,6 +91,12 @@ export class TestBackend implements AppBackend {
   async lastLogs(): Promise<string[]> {
     this.logReads++;
     return this.opts.logs ?? [];
+  }
+
+  /** The "VM" ends on its own: the server goes away and the wake's `ended` settles. */
+  async crash(): Promise<void> {
+    await this.stop();
+    this.endRun?.();
   }
 
   async stop(): Promise<void> {

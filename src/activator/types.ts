@@ -21,7 +21,7 @@ export interface WakeResult extends BackendTarget {
 }
 
 /**
- * The thing that wakes and idles one app's backend (later: the machine orchestrator). The
+ * The thing that wakes and idles one instance of an app (for walkd: one machine slot). The
  * activator guarantees that at most one of wake()/idle() runs at a time per backend, and that
  * idle() is only called after a wake() resolved.
  */
@@ -51,14 +51,19 @@ export interface AppLimits {
   queueLimit: number;
   /** How long a request may wait for a concurrency slot on a ready backend; then 503. */
   queueTimeoutMs: number;
-  /** Requests in flight to the backend at most; more wait in the queue. */
+  /** Requests in flight to one instance at most; more wait in the queue. */
   hardConcurrency: number;
-  /** Reported only (status/metrics), for scaling decisions made elsewhere. */
+  /**
+   * Requests in flight to one instance before the next instance is woken: a request goes to the
+   * least-loaded ready instance below this, and only when there is none does another one start.
+   */
   softConcurrency: number;
-  /** Idle time (no request in flight, no open connection) before idle(); null: never idle. */
+  /** Idle time of an instance (no request in flight, no open connection) before its idle(); null: never idle. */
   idleTimeoutMs: number | null;
-  /** After a backend became ready, idle time only starts counting once this has passed. */
+  /** After an instance became ready, idle time only starts counting once this has passed. */
   cooldownMs: number;
+  /** Instances kept ready (woken without a request, never idled below this); at most the number of backends. */
+  minRunning: number;
 }
 
 export const DEFAULT_APP_LIMITS: AppLimits = {
@@ -69,6 +74,7 @@ export const DEFAULT_APP_LIMITS: AppLimits = {
   softConcurrency: 32,
   idleTimeoutMs: 300_000,
   cooldownMs: 10_000,
+  minRunning: 0,
 };
 
 export interface AppRoute {
@@ -78,7 +84,8 @@ export interface AppRoute {
   hostnames?: string[];
   /** Host ports: the activator opens a listener on each, routing every request to this app. */
   hostPorts?: number[];
-  backend: AppBackend;
+  /** One backend per instance, in preference order: load goes to the lowest index that has room. */
+  backends: AppBackend[];
   healthCheck?: HealthCheck;
   limits?: Partial<AppLimits>;
 }

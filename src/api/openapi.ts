@@ -5,6 +5,7 @@ import { buildApi } from "./server.js";
 import { AppDiskResultSchema, BaseSchema, DoctorSchema, ErrorSchema, ImageDetailSchema, ImageSummarySchema, JobSchema } from "./schemas.js";
 import { API_VERSION } from "./routes/system.js";
 import { MachineSchema } from "./machine-schemas.js";
+import { AppSchema } from "./app-schemas.js";
 import type { ApiServices } from "./services.js";
 
 interface RouteSchema {
@@ -17,7 +18,7 @@ interface RouteSchema {
   response?: Record<string, unknown>;
 }
 
-const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Doctor: DoctorSchema, Machine: MachineSchema };
+const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Doctor: DoctorSchema, Machine: MachineSchema, App: AppSchema };
 
 /** Plain JSON of a schema, with `$ref: "Name"` and embedded `$id` schemas pointed at components. */
 function toOpenApiSchema(schema: unknown): unknown {

@@ -13,6 +13,7 @@ test("walk.toml: a minimal file gets the documented defaults", () => {
     env: [],
     cpus: 1,
     memoryMib: 256,
+    maxMachines: 1,
     services: [
       { internalPort: 80, hostnames: [], hostPort: null, autostart: true, autostop: "stop", idleTimeoutS: 300, wakeTimeoutS: 30, minMachines: 0, concurrency: { soft: 20, hard: 25 }, healthCheck: null },
     ],
@@ -25,6 +26,7 @@ name = "counter"
 image = "localhost:5000/counter:2"
 cpus = 2
 memory_mib = 128
+max_machines = 3
 env = { MODE = "prod", A_B = "x=y" }
 
 [[services]]
@@ -35,7 +37,7 @@ autostart = true
 autostop = "suspend"
 idle_timeout = 60
 wake_timeout = 20
-min_machines = 0
+min_machines = 2
 concurrency = { soft = 5, hard = 10 }
 health_check = { type = "http", path = "/healthz" }
 
@@ -47,6 +49,7 @@ health_check = { type = "tcp" }
   assert.deepEqual(app.env, ["A_B=x=y", "MODE=prod"]);
   assert.equal(app.cpus, 2);
   assert.equal(app.memoryMib, 128);
+  assert.equal(app.maxMachines, 3);
   assert.deepEqual(app.services[0], {
     internalPort: 8080,
     hostnames: ["counter.example.test"],
@@ -55,12 +58,19 @@ health_check = { type = "tcp" }
     autostop: "suspend",
     idleTimeoutS: 60,
     wakeTimeoutS: 20,
-    minMachines: 0,
+    minMachines: 2,
     concurrency: { soft: 5, hard: 10 },
     healthCheck: { type: "http", path: "/healthz" },
   });
   assert.equal(app.services[1]!.autostop, false);
   assert.deepEqual(app.services[1]!.healthCheck, { type: "tcp" });
+});
+
+test("walk.toml: max_machines defaults to the largest min_machines, at least 1", () => {
+  const svc = (min: number): string => `[[services]]\ninternal_port = ${8000 + min}\nmin_machines = ${min}\n`;
+  assert.equal(parseWalkToml(`name = "a"\nimage = "i"\n${svc(0)}`).maxMachines, 1);
+  assert.equal(parseWalkToml(`name = "a"\nimage = "i"\n${svc(3)}${svc(1)}`).maxMachines, 3);
+  assert.equal(parseWalkToml(`name = "a"\nimage = "i"\nmax_machines = 16\n${svc(16)}`).maxMachines, 16);
 });
 
 const BAD: Array<[string, string, RegExp]> = [
@@ -93,7 +103,13 @@ const BAD: Array<[string, string, RegExp]> = [
   ["autostop true", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nautostop = true`, /services\[0\]\.autostop: must be "stop", "suspend" or false, got true/],
   ["idle_timeout 0", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nidle_timeout = 0`, /services\[0\]\.idle_timeout: must be an integer from 1/],
   ["wake_timeout negative", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nwake_timeout = -1`, /services\[0\]\.wake_timeout: must be an integer from 1/],
-  ["min_machines 2", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nmin_machines = 2`, /services\[0\]\.min_machines: must be an integer from 0 to 1/],
+  ["min_machines negative", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nmin_machines = -1`, /services\[0\]\.min_machines: must be an integer from 0 to 16/],
+  ["min_machines over the bound", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nmin_machines = 17`, /services\[0\]\.min_machines: must be an integer from 0 to 16/],
+  ["min_machines over max_machines", `name = "a"\nimage = "a"\nmax_machines = 2\n[[services]]\ninternal_port = 1\n[[services]]\ninternal_port = 2\nmin_machines = 3`, /^app\.toml: services\[1\]\.min_machines: \(3\) must not exceed max_machines \(2\)/],
+  ["max_machines 0", `name = "a"\nimage = "a"\nmax_machines = 0\n[[services]]\ninternal_port = 1`, /^app\.toml: max_machines: must be an integer from 1 to 16/],
+  ["max_machines over the bound", `name = "a"\nimage = "a"\nmax_machines = 17\n[[services]]\ninternal_port = 1`, /^app\.toml: max_machines: must be an integer from 1 to 16/],
+  ["max_machines not an integer", `name = "a"\nimage = "a"\nmax_machines = "2"\n[[services]]\ninternal_port = 1`, /^app\.toml: max_machines: must be an integer from 1 to 16/],
+  ["max_machines in a service", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nmax_machines = 2`, /^app\.toml: services\[0\]\.max_machines: unknown key/],
   ["concurrency soft > hard", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nconcurrency = { soft = 9, hard = 3 }`, /services\[0\]\.concurrency\.soft: \(9\) must not exceed hard \(3\)/],
   ["concurrency unknown key", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nconcurrency = { max = 3 }`, /services\[0\]\.concurrency\.max: unknown key/],
   ["concurrency hard 0", `name = "a"\nimage = "a"\n[[services]]\ninternal_port = 1\nconcurrency = { hard = 0 }`, /services\[0\]\.concurrency\.hard: must be an integer from 1/],

@@ -4,7 +4,7 @@
 import { parse, TomlError } from "smol-toml";
 import { WalkError } from "../lib/index.js";
 import { canonicalHostname, isDnsLabel } from "../activator/hostname.js";
-import { APP_DEFAULTS, SERVICE_DEFAULTS, type AppHealthCheck, type AppSpec, type Autostop, type ServiceSpec } from "./spec.js";
+import { APP_DEFAULTS, MAX_MACHINES, SERVICE_DEFAULTS, type AppHealthCheck, type AppSpec, type Autostop, type ServiceSpec } from "./spec.js";
 
 /** Bound on the file itself, before any parsing. */
 export const MAX_WALK_TOML_BYTES = 256 * 1024;
@@ -69,7 +69,7 @@ export function parseWalkToml(text: string, file = "walk.toml"): AppSpec {
 }
 
 function checkApp(c: Checker, t: Table): AppSpec {
-  c.onlyKeys(t, "", ["name", "image", "env", "cpus", "memory_mib", "services"]);
+  c.onlyKeys(t, "", ["name", "image", "env", "cpus", "memory_mib", "max_machines", "services"]);
   if (t.name === undefined) c.fail("name", "is required");
   const name = c.string(t.name, "name", 63);
   if (!isDnsLabel(name)) c.fail("name", `${JSON.stringify(name)} must be a DNS label: lowercase letters, digits and inner hyphens`);
@@ -83,7 +83,19 @@ function checkApp(c: Checker, t: Table): AppSpec {
   if (t.services.length > MAX_SERVICES) c.fail("services", `at most ${MAX_SERVICES} services`);
   const services = t.services.map((s: unknown, i: number) => checkService(c, s, `services[${i}]`));
   checkDistinct(c, services);
-  return { name, image, env, cpus, memoryMib, services };
+  const maxMachines = checkMaxMachines(c, t.max_machines, services);
+  return { name, image, env, cpus, memoryMib, maxMachines, services };
+}
+
+/** Default: the largest min_machines (at least 1). Given, it bounds every service's min_machines. */
+function checkMaxMachines(c: Checker, v: unknown, services: ServiceSpec[]): number {
+  const mins = Math.max(1, ...services.map((s) => s.minMachines));
+  if (v === undefined) return mins;
+  const max = c.int(v, "max_machines", 1, MAX_MACHINES);
+  services.forEach((s, i) => {
+    if (s.minMachines > max) c.fail(`services[${i}].min_machines`, `(${s.minMachines}) must not exceed max_machines (${max})`);
+  });
+  return max;
 }
 
 function checkEnv(c: Checker, t: Table): string[] {
@@ -111,8 +123,7 @@ function checkService(c: Checker, v: unknown, key: string): ServiceSpec {
   const autostop = t.autostop === undefined ? SERVICE_DEFAULTS.autostop : checkAutostop(c, t.autostop, `${key}.autostop`);
   const idleTimeoutS = t.idle_timeout === undefined ? SERVICE_DEFAULTS.idleTimeoutS : c.int(t.idle_timeout, `${key}.idle_timeout`, 1, 7 * 86400);
   const wakeTimeoutS = t.wake_timeout === undefined ? SERVICE_DEFAULTS.wakeTimeoutS : c.int(t.wake_timeout, `${key}.wake_timeout`, 1, 3600);
-  // One machine per app for now: more would need a scheduler across machines.
-  const minMachines = t.min_machines === undefined ? SERVICE_DEFAULTS.minMachines : c.int(t.min_machines, `${key}.min_machines`, 0, 1);
+  const minMachines = t.min_machines === undefined ? SERVICE_DEFAULTS.minMachines : c.int(t.min_machines, `${key}.min_machines`, 0, MAX_MACHINES);
   const concurrency = t.concurrency === undefined ? { ...SERVICE_DEFAULTS.concurrency } : checkConcurrency(c, t.concurrency, `${key}.concurrency`);
   const healthCheck = t.health_check === undefined ? null : checkHealth(c, t.health_check, `${key}.health_check`);
   if (!autostart && minMachines === 0) c.fail(`${key}.autostart`, "is false with min_machines = 0: nothing would ever start the app's machine");

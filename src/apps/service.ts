@@ -1,16 +1,20 @@
 // Apps: deploy (validate walk.toml, update the activator's routes, record the new generation, roll
-// it onto the app's machine), list, inspect, remove, logs, and the activator routes of every app.
+// it onto the app's machines), list, inspect, remove, logs, and the activator routes of every app.
 // It must not speak HTTP or proxy: the API translates, the activator serves.
 import { WalkError, type Logger } from "../lib/index.js";
 import type { AppRoute } from "../activator/index.js";
 import { parseWalkToml } from "./config.js";
-import { AppMachine } from "./backend.js";
-import type { AppMachines } from "./machines.js";
+import { isRunning } from "./backend.js";
+import { AppFleet } from "./fleet.js";
+import { consoles } from "./logs.js";
+import type { AppMachineView, AppMachines } from "./machines.js";
+import { rollOut, type Rollout, type RolloutSink } from "./rollout.js";
+import { appRoutes, checkNoClash } from "./routes.js";
 import type { AppSpec } from "./spec.js";
-import type { AppRecord, AppRepository } from "./store.js";
+import type { AppRecord, AppRepository, AppSlotRecord } from "./store.js";
 
 /** Where the routes go: the activator (absent in tests of the API alone). */
-export interface RouteSink {
+export interface RouteSink extends RolloutSink {
   setRoutes(routes: readonly AppRoute[]): Promise<void>;
 }
 
@@ -18,156 +22,144 @@ export interface AppServiceDeps {
   repo: AppRepository;
   machines: AppMachines;
   log: Logger;
+  /** Graceful stop timeout of an idle machine, and how long a replaced machine drains. */
   stopTimeoutMs?: number;
 }
 
-export interface DeployResult {
-  app: AppRecord;
-  /** What the deploy did to the app's machine. */
-  rollout: "recorded" | "replaced" | "started";
+/** A slot's machine as the API shows it. */
+export interface AppMachineInfo extends AppSlotRecord {
+  name: string;
+  state: AppMachineView["state"];
 }
 
+/** An app with the name and state of each of its machines. */
+export interface AppView extends Omit<AppRecord, "machines"> {
+  machines: AppMachineInfo[];
+}
+
+export interface DeployResult {
+  app: AppView;
+  /** What the deploy did to the app's machines. */
+  rollout: Rollout;
+}
+
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
 export class AppService {
-  private readonly controllers = new Map<string, AppMachine>();
+  private readonly fleets = new Map<string, AppFleet>();
   private sink: RouteSink | undefined;
 
   constructor(private readonly deps: AppServiceDeps) {}
 
-  list(): AppRecord[] {
-    return this.deps.repo.list();
+  list(): AppView[] {
+    return this.deps.repo.list().map((r) => this.view(r));
   }
 
-  inspect(name: string): AppRecord {
-    const rec = this.deps.repo.get(name);
-    if (rec === undefined) throw new WalkError("not_found", `no app ${JSON.stringify(name)} (see \`walk apps ls\`)`, { details: { app: name } });
-    return rec;
+  inspect(name: string): AppView {
+    return this.view(this.record(name));
   }
 
-  /** Connects the activator and gives it every app's routes. */
+  /** Connects the activator and gives it every app's routes (it then keeps min_machines running). */
   async attach(sink: RouteSink): Promise<void> {
     this.sink = sink;
-    await sink.setRoutes(this.routesFor(this.list().map((r) => r.spec)));
+    await sink.setRoutes(this.routesFor(this.specs()));
   }
 
   /**
    * Deploys walk.toml text. The routes are applied first (a hostname or host port taken by another
    * app, or a port that cannot be bound, fails here with nothing recorded), then the generation is
-   * recorded (dropping any snapshot), then rolled out: a running machine is replaced by one of the
-   * new generation, started; a stopped app just records it, and its next wake creates the new one.
+   * recorded (dropping every snapshot), then rolled out (rollout.ts).
    */
   async deploy(text: string, file = "walk.toml"): Promise<DeployResult> {
     const spec = parseWalkToml(text, file);
-    const others = this.list().filter((r) => r.name !== spec.name).map((r) => r.spec);
-    checkNoClash(spec, others);
-    await this.sink?.setRoutes(this.routesFor([...others, spec]));
-    const ctl = this.controller(spec.name);
-    return ctl.serial(async () => {
-      const prev = this.deps.repo.get(spec.name);
-      const app = this.deps.repo.deploy(spec);
+    const fleet = this.fleet(spec.name);
+    return fleet.exclusive(async () => {
+      const others = this.specs().filter((s) => s.name !== spec.name);
+      checkNoClash(spec, others);
+      const before = new Set((this.deps.repo.get(spec.name)?.machines ?? []).filter((m) => isRunning(this.machineInfo(m.machineId))).map((m) => m.slot));
+      const app = await fleet.recording(async () => {
+        await this.sink?.setRoutes(this.routesFor([...others, spec]));
+        return this.deps.repo.deploy(spec);
+      });
       this.deps.log.info({ app: spec.name, generation: app.generation, image: spec.image }, "app deployed");
-      const old = prev?.machineId ?? null;
-      const oldRunning = old !== null && isRunning(this.deps.machines, old);
-      const keepUp = spec.services.some((s) => s.minMachines > 0);
-      if (!oldRunning && !keepUp) return { app, rollout: "recorded" as const };
-      const m = await ctl.createFor(app.generation, true);
-      if (m.state !== "started" && m.state !== "starting") {
-        await this.deps.machines.remove(m.id, { force: true }).catch((err: unknown) => this.deps.log.warn({ app: spec.name, machine: m.id, err }, "could not remove the machine that failed to start"));
-        throw new WalkError("unavailable", `app ${spec.name}: the new machine ${m.name} did not start: ${m.last_error ?? m.state}; the previous machine keeps serving`, { details: { app: spec.name, machine: m.id } });
-      }
-      this.deps.repo.setMachine(spec.name, m.id, app.generation);
-      if (old !== null) ctl.retire(old);
-      if (old !== null) await this.deps.machines.remove(old, { force: true }).catch((err: unknown) => this.deps.log.warn({ app: spec.name, machine: old, err }, "could not remove the previous machine"));
-      return { app: this.deps.repo.get(spec.name)!, rollout: oldRunning ? ("replaced" as const) : ("started" as const) };
+      const rollout = await rollOut(app, fleet, before, { machines: this.deps.machines, log: this.deps.log, sink: this.sink, drainMs: this.stopTimeoutMs() });
+      return { app: this.inspect(spec.name), rollout };
     });
   }
 
-  /** Removes the app: its routes first (no new wakes), then its machine, then the record. */
-  async remove(name: string): Promise<AppRecord> {
-    const rec = this.inspect(name);
-    await this.sink?.setRoutes(this.routesFor(this.list().filter((r) => r.name !== name).map((r) => r.spec)));
-    const ctl = this.controller(name);
-    await ctl.serial(async () => {
-      ctl.close();
-      const id = this.deps.repo.get(name)?.machineId ?? null;
-      if (id !== null) await this.deps.machines.remove(id, { force: true }).catch((err: unknown) => {
-        if (!(err instanceof WalkError && err.code === "not_found")) throw err;
-      });
+  /** Removes the app: its routes first (no new wakes), then its machines, then the record. */
+  async remove(name: string): Promise<AppView> {
+    const shown = this.inspect(name);
+    const fleet = this.fleet(name);
+    await fleet.exclusive(async () => {
+      const rec = this.record(name);
+      await this.sink?.setRoutes(this.routesFor(this.specs().filter((s) => s.name !== name)));
+      await fleet.removeAll(rec.machines.map((m) => m.slot));
       this.deps.repo.remove(name);
     });
-    this.controllers.delete(name);
+    fleet.close();
+    this.fleets.delete(name);
     this.deps.log.info({ app: name }, "app removed");
-    return rec;
+    return shown;
   }
 
-  /** The console of the app's current machine (empty when it never had one). */
-  async *logs(name: string, opts: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<Buffer> {
-    const id = this.inspect(name).machineId;
-    if (id === null) return;
-    yield* this.deps.machines.logs(id, opts);
+  /**
+   * The console of the app's machines: of one slot's machine (`slot`), or of every machine, each
+   * line prefixed with the machine's name when there are several. Empty before the first wake.
+   */
+  logs(name: string, opts: { slot?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<Buffer> {
+    const app = this.inspect(name);
+    const shown = opts.slot === undefined ? app.machines : app.machines.filter((m) => m.slot === opts.slot);
+    if (opts.slot !== undefined && shown.length === 0) throw new WalkError("not_found", `app ${name} has no machine in slot ${opts.slot}`, { details: { app: name, slot: opts.slot } });
+    const follow = { ...(opts.follow !== undefined ? { follow: opts.follow } : {}), ...(opts.signal !== undefined ? { signal: opts.signal } : {}) };
+    return consoles(
+      shown.map((m) => ({ label: m.name, lines: this.deps.machines.logs(m.machineId, follow) })),
+      opts.follow === true,
+    );
   }
 
   /** Stops watching machines; machines are left as they are. */
   close(): void {
-    for (const c of this.controllers.values()) c.close();
+    for (const f of this.fleets.values()) f.close();
   }
 
-  private controller(name: string): AppMachine {
-    let c = this.controllers.get(name);
-    if (c === undefined) {
-      c = new AppMachine(name, { repo: this.deps.repo, machines: this.deps.machines, log: this.deps.log, ...(this.deps.stopTimeoutMs !== undefined ? { stopTimeoutMs: this.deps.stopTimeoutMs } : {}) });
-      this.controllers.set(name, c);
+  private record(name: string): AppRecord {
+    const rec = this.deps.repo.get(name);
+    if (rec === undefined) throw new WalkError("not_found", `no app ${JSON.stringify(name)} (see \`walk apps ls\`)`, { details: { app: name } });
+    return rec;
+  }
+
+  private view(r: AppRecord): AppView {
+    return { ...r, machines: r.machines.map((m) => ({ ...m, ...this.machineInfo(m.machineId) })) };
+  }
+
+  private machineInfo(id: string): { name: string; state: AppMachineView["state"] } {
+    try {
+      const m = this.deps.machines.inspect(id);
+      return { name: m.name, state: m.state };
+    } catch {
+      return { name: id, state: "destroyed" };
     }
-    return c;
+  }
+
+  private stopTimeoutMs(): number {
+    return this.deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  }
+
+  private specs(): AppSpec[] {
+    return this.deps.repo.list().map((r) => r.spec);
+  }
+
+  private fleet(name: string): AppFleet {
+    let f = this.fleets.get(name);
+    if (f === undefined) {
+      f = new AppFleet(name, { repo: this.deps.repo, machines: this.deps.machines, log: this.deps.log, stopTimeoutMs: this.stopTimeoutMs() });
+      this.fleets.set(name, f);
+    }
+    return f;
   }
 
   private routesFor(specs: AppSpec[]): AppRoute[] {
-    return specs.flatMap((spec) => appRoutes(spec, this.controller(spec.name)));
-  }
-}
-
-/** One route per service: the first is named after the app (`<app>.localhost`), others `<app>-<i>`. */
-export function appRoutes(spec: AppSpec, ctl: AppMachine): AppRoute[] {
-  return spec.services.map((s, i) => ({
-    name: routeName(spec, i),
-    hostnames: s.hostnames,
-    ...(s.hostPort !== null ? { hostPorts: [s.hostPort] } : {}),
-    backend: ctl.backend(i),
-    ...(s.healthCheck !== null ? { healthCheck: s.healthCheck } : {}),
-    limits: {
-      wakeBudgetMs: s.wakeTimeoutS * 1000,
-      hardConcurrency: s.concurrency.hard,
-      softConcurrency: s.concurrency.soft,
-      idleTimeoutMs: s.autostop === false || s.minMachines > 0 ? null : s.idleTimeoutS * 1000,
-    },
-  }));
-}
-
-function isRunning(machines: AppMachines, id: string): boolean {
-  try {
-    const s = machines.inspect(id).state;
-    return s === "started" || s === "starting";
-  } catch {
-    return false;
-  }
-}
-
-/** The hostnames a spec answers on: `<route>.localhost` per service, and its configured names. */
-function hostnamesOf(spec: AppSpec): string[] {
-  return spec.services.flatMap((s, i) => [`${routeName(spec, i)}.localhost`, ...s.hostnames]);
-}
-
-function routeName(spec: AppSpec, index: number): string {
-  return index === 0 ? spec.name : `${spec.name}-${index}`;
-}
-
-/** Another app already answering on a name or host port this one claims is a conflict, named. */
-function checkNoClash(spec: AppSpec, others: AppSpec[]): void {
-  const names = new Set(hostnamesOf(spec));
-  const ports = new Set(spec.services.flatMap((s) => (s.hostPort === null ? [] : [s.hostPort])));
-  for (const o of others) {
-    const taken = hostnamesOf(o).find((h) => names.has(h));
-    if (taken !== undefined) throw new WalkError("conflict", `app ${spec.name}: ${taken} is already routed to app ${o.name}`, { details: { app: spec.name, other: o.name } });
-    const port = o.services.find((s) => s.hostPort !== null && ports.has(s.hostPort))?.hostPort;
-    if (port != null) throw new WalkError("conflict", `app ${spec.name}: host port ${port} is already used by app ${o.name}`, { details: { app: spec.name, other: o.name } });
+    return specs.flatMap((spec) => appRoutes(spec, this.fleet(spec.name)));
   }
 }

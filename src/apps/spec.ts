@@ -20,7 +20,7 @@ export interface ServiceSpec {
   idleTimeoutS: number;
   /** Seconds a wake may take (boot or resume, then readiness) before clients get 503. */
   wakeTimeoutS: number;
-  /** Machines kept running regardless of traffic (0 or 1: one machine per app for now). */
+  /** Machines kept running for this service regardless of traffic (0..the app's maxMachines). */
   minMachines: number;
   concurrency: { soft: number; hard: number };
   healthCheck: AppHealthCheck | null;
@@ -34,6 +34,8 @@ export interface AppSpec {
   env: string[];
   cpus: number;
   memoryMib: number;
+  /** Machines the app may run at once (each serves every service); the activator scales between the services' minMachines and this. */
+  maxMachines: number;
   services: ServiceSpec[];
 }
 
@@ -47,3 +49,6 @@ export const SERVICE_DEFAULTS = {
 } as const;
 
 export const APP_DEFAULTS = { cpus: 1, memoryMib: 256 } as const;
+
+/** Bound on max_machines (and so on min_machines): the machine slots of one app. */
+export const MAX_MACHINES = 16;

@@ -111,9 +111,10 @@ export class WalkClient {
   removeApp(name: string): Promise<AppWire> {
     return this.json("DELETE", `/v1/apps/${encodeURIComponent(name)}`);
   }
-  /** The console of the app's machine; with follow, while it runs. */
-  async *appLogs(name: string, follow = false): AsyncGenerator<Buffer> {
-    const res = await this.request("GET", `/v1/apps/${encodeURIComponent(name)}/logs${follow ? "?follow=true" : ""}`);
+  /** The console of the app's machines (or of the machine of one slot); with follow, while they run. */
+  async *appLogs(name: string, opts: { follow?: boolean; machine?: number } = {}): AsyncGenerator<Buffer> {
+    const q = new URLSearchParams({ ...(opts.follow === true ? { follow: "true" } : {}), ...(opts.machine !== undefined ? { machine: String(opts.machine) } : {}) }).toString();
+    const res = await this.request("GET", `/v1/apps/${encodeURIComponent(name)}/logs${q ? `?${q}` : ""}`);
     if ((res.statusCode ?? 500) >= 400) throw await errorFrom(res);
     for await (const chunk of res) yield chunk as Buffer;
   }

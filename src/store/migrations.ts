@@ -148,4 +148,22 @@ export const MIGRATIONS: readonly string[] = [
     updated_at           TEXT NOT NULL
   ) STRICT;
 `,
+  // Apps on several machines (src/apps): one row per machine slot that has a machine. The single
+  // machine of each app moves into slot 0; specs written before max_machines existed had one machine.
+  `
+  CREATE TABLE app_machines (
+    app                  TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+    slot                 INTEGER NOT NULL CHECK (slot >= 0),
+    machine_id           TEXT NOT NULL,             -- the slot's machine (it may be stopped)
+    generation           INTEGER NOT NULL,          -- the app generation it was created for
+    snapshot_generation  INTEGER,                   -- the generation a valid suspend snapshot of it belongs to
+    PRIMARY KEY (app, slot)
+  ) STRICT;
+  INSERT INTO app_machines (app, slot, machine_id, generation, snapshot_generation)
+    SELECT name, 0, machine_id, COALESCE(machine_generation, 0), snapshot_generation FROM apps WHERE machine_id IS NOT NULL;
+  ALTER TABLE apps DROP COLUMN machine_id;
+  ALTER TABLE apps DROP COLUMN machine_generation;
+  ALTER TABLE apps DROP COLUMN snapshot_generation;
+  UPDATE apps SET spec = json_set(spec, '$.maxMachines', 1) WHERE json_extract(spec, '$.maxMachines') IS NULL;
+`,
 ];

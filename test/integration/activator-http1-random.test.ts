@@ -84,7 +84,7 @@ test("200 seeded random exchanges arrive intact both ways, each once, over keep-
     });
   };
   const b = new TestBackend({ handler, wakeDelayMs: 0 });
-  const a = await Activator.start({}, [{ name: "shop", backend: b }]);
+  const a = await Activator.start({}, [{ name: "shop", backends: [b] }]);
   const agent = new Agent({ keepAlive: true, maxSockets: 3 });
   try {
     const results = await Promise.all(

@@ -41,7 +41,7 @@ class RawClient {
 }
 
 async function withActivator(backend: AppBackend, fn: (port: number, a: Activator) => Promise<void>, opts: ActivatorOptions = {}): Promise<void> {
-  const a = await Activator.start(opts, [{ name: "shop", backend }]);
+  const a = await Activator.start(opts, [{ name: "shop", backends: [backend] }]);
   try {
     await fn(a.address.port, a);
   } finally {

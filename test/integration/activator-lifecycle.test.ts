@@ -15,7 +15,7 @@ const hello = (_req: IncomingMessage, res: ServerResponse): void => {
 
 async function withApp(backendOpts: Partial<TestBackendOptions>, limits: Partial<AppLimits>, fn: (a: Activator, b: TestBackend, port: number) => Promise<void>, extra: Partial<AppRoute> = {}, opts: ActivatorOptions = {}): Promise<void> {
   const b = new TestBackend({ handler: hello, ...backendOpts });
-  const a = await Activator.start(opts, [{ name: "shop", backend: b, limits, ...extra }]);
+  const a = await Activator.start(opts, [{ name: "shop", backends: [b], limits, ...extra }]);
   try {
     await fn(a, b, a.address.port);
   } finally {
@@ -249,11 +249,11 @@ test("browsers get the auto-refreshing starting page during a long wake; API cli
 
 test("bad limits are refused with the knob named, and the activator keeps its previous table", async () => {
   const b = new TestBackend({ handler: hello });
-  const a = await Activator.start({}, [{ name: "shop", backend: b }]);
+  const a = await Activator.start({}, [{ name: "shop", backends: [b] }]);
   try {
-    await assert.rejects(a.upsertApp({ name: "blog", backend: b, limits: { hardConcurrency: 0 } }), /app blog: limit hardConcurrency must be a positive number/);
-    await assert.rejects(a.upsertApp({ name: "blog", backend: b, limits: { idleTimeoutMs: -1 } }), /idleTimeoutMs must be positive or null/);
-    await assert.rejects(a.upsertApp({ name: "blog", backend: b, healthCheck: { type: "http", path: "healthz" } }), /health check path "healthz" must start with '\/'/);
+    await assert.rejects(a.upsertApp({ name: "blog", backends: [b], limits: { hardConcurrency: 0 } }), /app blog: limit hardConcurrency must be a positive number/);
+    await assert.rejects(a.upsertApp({ name: "blog", backends: [b], limits: { idleTimeoutMs: -1 } }), /idleTimeoutMs must be positive or null/);
+    await assert.rejects(a.upsertApp({ name: "blog", backends: [b], healthCheck: { type: "http", path: "healthz" } }), /health check path "healthz" must start with '\/'/);
     assert.equal(a.status("blog"), undefined);
     assert.equal((await fetchVia(a.address.port, "shop.localhost")).status, 200);
   } finally {

@@ -11,7 +11,7 @@ import { isWalkError } from "../../src/lib/index.js";
 
 async function withApp(handler: RequestListener, fn: (a: Activator, b: TestBackend, port: number) => Promise<void>, route: Partial<AppRoute> = {}, opts: ActivatorOptions = {}, backendOpts: Partial<TestBackendOptions> = {}): Promise<void> {
   const b = new TestBackend({ handler, wakeDelayMs: 0, ...backendOpts });
-  const a = await Activator.start(opts, [{ name: "shop", backend: b, ...route }]);
+  const a = await Activator.start(opts, [{ name: "shop", backends: [b], ...route }]);
   try {
     await fn(a, b, a.address.port);
   } finally {
@@ -70,7 +70,7 @@ test("routing by host port, and the route table changes at runtime all-or-nothin
     await new Promise<void>((r) => busy.listen(p2, "127.0.0.1", r));
     try {
       await assert.rejects(
-        a.setRoutes([{ name: "shop", backend: b, hostPorts: [p1] }, { name: "blog", backend: b, hostnames: ["blog.example"], hostPorts: [p2] }]),
+        a.setRoutes([{ name: "shop", backends: [b], hostPorts: [p1] }, { name: "blog", backends: [b], hostnames: ["blog.example"], hostPorts: [p2] }]),
         (e: unknown) => isWalkError(e, "conflict") && e.message.includes(`127.0.0.1:${p2} is already in use`),
       );
     } finally {
@@ -81,7 +81,7 @@ test("routing by host port, and the route table changes at runtime all-or-nothin
     assert.deepEqual(a.hostPorts(), [p1]);
     // A deploy that adds an app and moves the port.
     const p3 = await unusedPort();
-    await a.setRoutes([{ name: "shop", backend: b, hostPorts: [p3] }, { name: "blog", backend: b, hostnames: ["blog.example"] }]);
+    await a.setRoutes([{ name: "shop", backends: [b], hostPorts: [p3] }, { name: "blog", backends: [b], hostnames: ["blog.example"] }]);
     assert.equal((await fetchVia(port, "blog.example")).status, 200);
     assert.equal((await fetchVia(p3, undefined)).status, 200);
     await assert.rejects(fetchVia(p1, undefined), /ECONNREFUSED/);
@@ -343,7 +343,7 @@ test("start refuses a busy listen address, and a bad route table leaves nothing 
     await new Promise<void>((r) => busy.close(() => r()));
   }
   const b = new TestBackend({ handler: (_req, res) => res.end("ok") });
-  await assert.rejects(Activator.start({ listen: { port } }, [{ name: "shop", backend: b }, { name: "shop", backend: b }]), /app shop is listed twice/);
+  await assert.rejects(Activator.start({ listen: { port } }, [{ name: "shop", backends: [b] }, { name: "shop", backends: [b] }]), /app shop is listed twice/);
   // The listener it opened is closed again: the port can be bound.
   const again = createServer();
   await new Promise<void>((resolve, reject) => {

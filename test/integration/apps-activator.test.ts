@@ -3,37 +3,9 @@
 // re-wake, a deploy that replaces a running machine, rm, and the failure pages (404, 502, 503).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Activator } from "../../src/activator/index.js";
-import { eventually, fetchVia, unusedPort } from "../../src/activator/testing.js";
-import { AppRepository } from "../../src/apps/store.js";
-import { AppService } from "../../src/apps/service.js";
-import { openDatabase } from "../../src/store/index.js";
+import { eventually } from "../../src/activator/testing.js";
 import { isWalkError } from "../../src/lib/index.js";
-import { FakeMachines, captureLogger } from "./apps-fixture.js";
-
-async function setup(t: import("node:test").TestContext) {
-  const dir = await mkdtemp(join(tmpdir(), "walk-apps-"));
-  const db = openDatabase(join(dir, "walk.db"));
-  const port = await unusedPort();
-  const machines = new FakeMachines(port);
-  const { log, lines } = captureLogger();
-  const apps = new AppService({ repo: new AppRepository(db), machines, log, stopTimeoutMs: 100 });
-  const activator = await Activator.start({ logger: log, defaults: { cooldownMs: 0 } });
-  await apps.attach(activator);
-  t.after(async () => {
-    apps.close();
-    await activator.close();
-    await machines.closeAll();
-    db.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const toml = (name: string, image: string, extra = "") => `name = "${name}"\nimage = "${image}"\n[[services]]\ninternal_port = ${port}\n${extra}\n`;
-  const get = (host: string, path = "/") => fetchVia(activator.address.port, host, { path });
-  return { apps, machines, activator, lines, toml, get, db };
-}
+import { startApps as setup } from "./apps-fixture.js";
 
 test("apps: deploy, cold wake with timing headers, 50 concurrent cold requests share one machine, idle stop and wake again", async (t) => {
   const { apps, machines, toml, get } = await setup(t);
@@ -51,7 +23,7 @@ test("apps: deploy, cold wake with timing headers, 50 concurrent cold requests s
   assert.equal(machines.creates, 1);
   assert.equal(machines.starts, 1);
   assert.ok(rs.every((r) => /^boot;dur=\d/.test(String(r.headers["x-walk-wake"]))), "every cold request shows the boot it waited for");
-  assert.equal(apps.inspect("web").machineGeneration, 1);
+  assert.equal(apps.inspect("web").machines[0]!.generation, 1);
 
   const warm = await get("web.localhost");
   assert.equal(warm.headers["x-walk-wake"], "warm");
@@ -69,22 +41,23 @@ test("apps: a deploy of a new image replaces the running machine and the next re
   const { apps, machines, activator, toml, get } = await setup(t);
   await apps.deploy(toml("web", "img:v1", `autostop = false`));
   assert.equal((await get("web.localhost", "/count")).body, "v1 1");
-  const first = apps.inspect("web").machineId!;
+  const first = apps.inspect("web").machines[0]!.machineId;
 
   const { app, rollout } = await apps.deploy(toml("web", "img:v2", `autostop = false`));
   assert.equal(rollout, "replaced");
   assert.equal(app.generation, 2);
-  assert.notEqual(app.machineId, first);
+  assert.notEqual(app.machines[0]!.machineId, first);
   assert.equal(machines.inspect(first).state, "destroyed", "the old machine is removed once the new one runs");
-  // Retired by the deploy itself: no wait for the activator to notice the old machine ended.
-  assert.equal(activator.status("web")?.state, "stopped", "the activator let go of the old machine");
+  // Switched by the deploy itself: no wait for the activator to notice the old machine ended.
+  const newIp = machines.inspect(app.machines[0]!.machineId).net!.ip;
+  await eventually("the activator serves from the new machine", () => activator.status("web")?.instances[0]?.target?.host === newIp);
   const r = await get("web.localhost", "/count");
   assert.equal(r.status, 200);
   assert.equal(r.body, "v2 1", "served by the new machine, whose state starts fresh");
 
   await apps.remove("web");
   assert.deepEqual(apps.list(), []);
-  assert.equal(machines.inspect(app.machineId!).state, "destroyed");
+  assert.equal(machines.inspect(app.machines[0]!.machineId).state, "destroyed");
   assert.equal((await get("web.localhost")).status, 404);
   await assert.rejects(apps.remove("web"), (e: unknown) => isWalkError(e, "not_found"));
 });
@@ -94,7 +67,7 @@ test("apps: a stopped app's deploy is only recorded, and the next wake uses the 
   await apps.deploy(toml("web", "img:v1", "idle_timeout = 1"));
   assert.equal((await get("web.localhost")).body, "v1 0");
   await eventually("the idle app's machine stops", () => machines.stops === 1, 10_000);
-  const old = apps.inspect("web").machineId!;
+  const old = apps.inspect("web").machines[0]!.machineId;
   const { rollout } = await apps.deploy(toml("web", "img:v2", "idle_timeout = 1"));
   assert.equal(rollout, "recorded");
   const r = await get("web.localhost");
@@ -137,18 +110,18 @@ test("apps: autostop = suspend keeps the workload's state across sleep and wake 
   await apps.deploy(toml("ctr", "img:v1", cfg));
   for (let i = 1; i <= 3; i++) assert.equal((await get("ctr.localhost", "/count")).body, `v1 ${i}`);
   await eventually("the idle app is suspended", () => machines.suspends === 1, 10_000);
-  assert.equal(apps.inspect("ctr").snapshotGeneration, 1);
+  assert.equal(apps.inspect("ctr").machines[0]!.snapshotGeneration, 1);
 
   const woke = await get("ctr.localhost", "/count");
   assert.equal(woke.body, "v1 4", "the counter survived the suspend");
   assert.match(String(woke.headers["x-walk-wake"]), /^resume;dur=/);
   assert.equal(machines.restores, 1);
-  assert.equal(apps.inspect("ctr").snapshotGeneration, null, "a snapshot is used once");
+  assert.equal(apps.inspect("ctr").machines[0]!.snapshotGeneration, null, "a snapshot is used once");
 
   await eventually("suspended again", () => machines.suspends === 2, 10_000);
-  assert.equal(apps.inspect("ctr").snapshotGeneration, 1);
+  assert.equal(apps.inspect("ctr").machines[0]!.snapshotGeneration, 1);
   const { app } = await apps.deploy(toml("ctr", "img:v2", cfg));
-  assert.equal(app.snapshotGeneration, null, "the deploy dropped the snapshot");
+  assert.equal(app.machines[0]!.snapshotGeneration, null, "the deploy dropped the snapshot");
   const fresh = await get("ctr.localhost", "/count");
   assert.equal(fresh.body, "v2 1", "the new image boots with fresh state");
   assert.match(String(fresh.headers["x-walk-wake"]), /^boot;/);
@@ -159,10 +132,10 @@ test("apps: a redeploy whose new machine fails to start keeps the previous machi
   const { apps, machines, toml, get } = await setup(t);
   await apps.deploy(toml("web", "img:v1", "autostop = false"));
   assert.equal((await get("web.localhost")).body, "v1 0");
-  const first = apps.inspect("web").machineId!;
+  const first = apps.inspect("web").machines[0]!.machineId;
   machines.failNextStart = "the base is missing";
   await assert.rejects(apps.deploy(toml("web", "img:v2", "autostop = false")), (e: unknown) => isWalkError(e, "unavailable") && /did not start: the base is missing; the previous machine keeps serving/.test(e.message));
-  assert.equal(apps.inspect("web").machineId, first);
+  assert.equal(apps.inspect("web").machines[0]!.machineId, first);
   assert.deepEqual(machines.running().map((m) => m.view.id), [first]);
   assert.deepEqual([...machines.machines.values()].filter((m) => m.view.state === "failed"), [], "the failed machine was removed");
   assert.equal((await get("web.localhost")).body, "v1 0");

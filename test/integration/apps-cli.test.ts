@@ -1,4 +1,4 @@
-// `walk deploy` and `walk apps ls|inspect|rm|logs` end to end: the real CLI binary and a real walkd
+// `walk deploy` and `walk apps ls|inspect|rm|logs [--machine]` end to end: the real CLI binary and a real walkd
 // (its MachineService, the /v1/apps API and the apps table). Apps here have min_machines = 0, so a
 // deploy only records them and nothing boots.
 import { test } from "node:test";
@@ -24,7 +24,8 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
   assert.equal(res.app.generation, 1);
   assert.deepEqual(res.app.env, ["MODE=prod"]);
   assert.deepEqual(res.app.services[0]!.health_check, { type: "http", path: "/healthz" });
-  assert.equal(res.app.machine_id, null);
+  assert.deepEqual(res.app.machines, []);
+  assert.equal(res.app.max_machines, 1);
 
   await writeFile(file, toml("busybox:2"));
   const again = await walk("deploy", "-f", file);
@@ -33,8 +34,8 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
 
   const ls = await walk("apps", "ls");
   assert.equal(ls.code, 0, ls.stderr);
-  assert.match(ls.stdout, /^NAME\s+IMAGE\s+GENERATION\s+ROUTES/);
-  assert.match(ls.stdout, /shop\s+busybox:2\s+2\s+shop\.localhost->8080, shop\.test->8080/);
+  assert.match(ls.stdout, /^NAME\s+IMAGE\s+GENERATION\s+MACHINES\s+ROUTES/);
+  assert.match(ls.stdout, /shop\s+busybox:2\s+2\s+0\/1\s+shop\.localhost->8080, shop\.test->8080/);
   const inspected = JSON.parse((await walk("apps", "inspect", "shop")).stdout) as AppWire;
   assert.equal(inspected.image, "busybox:2");
   assert.equal(inspected.services[0]!.autostop, "suspend");
@@ -42,6 +43,12 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
   const logs = await walk("apps", "logs", "shop");
   assert.equal(logs.code, 0, logs.stderr);
   assert.equal(logs.stdout, "", "no machine yet, no output");
+  const noSlot = await walk("apps", "logs", "shop", "--machine", "0");
+  assert.equal(noSlot.code, 1);
+  assert.match(noSlot.stderr, /app shop has no machine in slot 0/);
+  const badSlot = await walk("apps", "logs", "shop", "--machine", "first");
+  assert.equal(badSlot.code, 1);
+  assert.match(badSlot.stderr, /--machine must be a slot number \(0, 1, \.\.\.\), got "first"/);
 
   await writeFile(file, `name = "shop"\nimage = "busybox:3"\n[[services]]\ninternal_port = 8080\nconcurrency = { soft = 9, hard = 2 }\n`);
   const bad = await walk("deploy", "-f", file);

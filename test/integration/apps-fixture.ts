@@ -2,14 +2,25 @@
 // on its own loopback address (127.0.0.N, so generations never share an address), started by
 // start() after a short "boot"; suspend() keeps the workload's counter for a restore. What it
 // serves comes from its image reference:
-//   img:<text>     answers every request with <text> (and counts: GET /count increments)
+//   img:<text>     answers every request with <text> (and counts: GET /count increments); GET /name
+//                  answers the machine's name; GET /hold waits for release() (see `held`); its
+//                  console says "<text> on <name>"
 //   crash:<text>   prints <text> on its console and ends at once without listening
 //   never          runs, but never listens
-// Used by tests only.
+// startApps() wires them to a real AppService, SQLite store and activator. Used by tests only.
 import { createServer, type Server } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
+import type { TestContext } from "node:test";
 import { pino } from "pino";
+import { Activator } from "../../src/activator/index.js";
+import { fetchVia, unusedPort } from "../../src/activator/testing.js";
+import { AppService } from "../../src/apps/service.js";
+import { AppRepository } from "../../src/apps/store.js";
 import { WalkError, type Logger } from "../../src/lib/index.js";
+import { openDatabase } from "../../src/store/index.js";
 import type { AppMachineRequest, AppMachineView, AppMachines } from "../../src/apps/machines.js";
 
 interface FakeMachine {
@@ -32,6 +43,8 @@ export class FakeMachines implements AppMachines {
   restores = 0;
   /** The next start fails (the machine ends up failed with this as its last error). */
   failNextStart: string | undefined;
+  /** Requests to /hold waiting, with the machine that has them; release() answers `<text> <name>`. */
+  readonly held: Array<{ machine: string; release(): void }> = [];
   private next = 2;
 
   constructor(
@@ -76,9 +89,13 @@ export class FakeMachines implements AppMachines {
       m.console.push(image.slice("crash:".length));
       setTimeout(() => (m.view.state = "failed"), 20);
     } else if (image.startsWith("img:")) {
+      const text = image.slice(4);
+      m.console.push(`${text} on ${m.view.name}`);
       const s = createServer((req, res) => {
+        if (req.url === "/hold") return void this.held.push({ machine: m.view.name, release: () => res.end(`${text} ${m.view.name}`) });
+        if (req.url === "/name") return void res.end(m.view.name);
         if (req.url === "/count") m.count++;
-        res.end(`${image.slice(4)} ${m.count}`);
+        res.end(`${text} ${m.count}`);
       });
       await new Promise<void>((r) => s.listen(m.port, m.view.net!.ip, r));
       m.server = s;
@@ -159,4 +176,29 @@ export function captureLogger(): { log: Logger; lines: Array<Record<string, unkn
     },
   });
   return { log: pino({ level: "info" }, sink), lines };
+}
+
+/**
+ * An AppService over FakeMachines, attached to a real activator (cooldown 0), torn down after the
+ * test. `toml(name, image, service keys, app keys)` writes a one-service walk.toml.
+ */
+export async function startApps(t: TestContext, opts: { stopTimeoutMs?: number } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), "walk-apps-"));
+  const db = openDatabase(join(dir, "walk.db"));
+  const port = await unusedPort();
+  const machines = new FakeMachines(port);
+  const { log, lines } = captureLogger();
+  const apps = new AppService({ repo: new AppRepository(db), machines, log, stopTimeoutMs: opts.stopTimeoutMs ?? 100 });
+  const activator = await Activator.start({ logger: log, defaults: { cooldownMs: 0 } });
+  await apps.attach(activator);
+  t.after(async () => {
+    apps.close();
+    await activator.close();
+    await machines.closeAll();
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const toml = (name: string, image: string, extra = "", top = "") => `name = "${name}"\nimage = "${image}"\n${top}\n[[services]]\ninternal_port = ${port}\n${extra}\n`;
+  const get = (host: string, path = "/") => fetchVia(activator.address.port, host, { path });
+  return { apps, machines, activator, lines, toml, get, db };
 }

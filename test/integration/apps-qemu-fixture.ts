@@ -31,7 +31,8 @@ export interface AppGot {
 }
 
 /** walk.toml of a 128 MiB app with one service on port 8080; `extra` adds service keys. */
-export const appToml = (name: string, image: string, extra = ""): string => `name = "${name}"\nimage = "${image}"\nmemory_mib = 128\n[[services]]\ninternal_port = 8080\n${extra}\n`;
+/** walk.toml text: `extra` goes in the service, `top` in the app (e.g. max_machines). */
+export const appToml = (name: string, image: string, extra = "", top = ""): string => `name = "${name}"\nimage = "${image}"\nmemory_mib = 128\n${top}\n[[services]]\ninternal_port = 8080\n${extra}\n`;
 
 /** Polls `fn` every 250 ms, `tries` times at most. */
 export async function until(what: string, fn: () => Promise<boolean>, tries = 400): Promise<void> {

@@ -138,7 +138,7 @@ test("a streamed response arrives chunk by chunk and keeps the app awake; an upg
   // Awake before the stream starts, so the cooldown is already running when it does.
   const [awake] = await f.get(HOST);
   assert.equal(awake!.status, 200, awake!.body);
-  const machine = (await f.client.app(APP)).machine_id!;
+  const machine = (await f.client.app(APP)).machines[0]!.id;
   const idled = idles();
 
   const streaming = f.H.probe<HttpGot[]>(["http-get", PORT, HOST, "/stream", "1"], 180_000);

@@ -3,8 +3,10 @@
 // H. Covers: 50 concurrent requests to a stopped app all succeed on one booted machine and show
 // the boot in their timing headers; the idle app stops and wakes again; a deploy of a new image
 // to a stopped app is served by the next request; unknown host 404; a crashing workload 502 with
-// its console in walkd's log; a never-listening app 503 after the wake budget; suspend and resume.
-// Traffic stays in H. Setup and clean-up: apps-qemu-fixture.ts.
+// its console in walkd's log; a never-listening app 503 after the wake budget; suspend and resume;
+// an app on two machines (max_machines = 2, soft = 1): slow concurrent requests boot the second
+// machine, both serve, and idle stops the extra one while min_machines keeps one. Traffic stays in
+// H. Setup and clean-up: apps-qemu-fixture.ts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { AppsQemu, appToml as toml, until } from "./apps-qemu-fixture.js";
@@ -19,6 +21,15 @@ echo counter ready
 exec httpd -f -p 8080 -h /tmp/srv
 `;
 
+// Answers its machine's name (the guest's hostname) slowly, so that concurrent requests outlast a boot.
+const WHOAMI = `#!/bin/sh
+mkdir -p /tmp/srv/cgi-bin
+printf '%s\\n' '#!/bin/sh' 'sleep 5' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$(hostname)"' > /tmp/srv/cgi-bin/who
+chmod +x /tmp/srv/cgi-bin/who
+echo whoami ready
+exec httpd -f -p 8080 -h /tmp/srv
+`;
+
 let f: AppsQemu;
 
 before(async () => {
@@ -28,6 +39,7 @@ before(async () => {
     crash: '#!/bin/sh\necho "fatal: no database configured"\nexit 3\n',
     mute: "#!/bin/sh\nexec sleep 600\n",
     counter: COUNTER,
+    whoami: WHOAMI,
   });
 });
 
@@ -47,7 +59,7 @@ test("a stopped app: 50 concurrent cold requests succeed on one booted machine; 
   const machines = await f.client.machines(true);
   assert.equal(machines.length, 1, "one machine for 50 concurrent cold requests");
   const m = machines[0]!;
-  assert.equal(m.name, "web-g1");
+  assert.equal(m.name, "web-0-g1");
 
   await until("the idle app's machine stops", async () => (await f.client.machine(m.id)).state === "stopped");
   const [again] = await f.get("web.localhost");
@@ -95,8 +107,8 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
     counts.push(r!.body);
   }
   assert.deepEqual(counts, ["1", "2", "3"]);
-  await until("the idle app is suspended", async () => (await f.client.app("ctr")).snapshot_generation === 1);
-  const m = (await f.client.app("ctr")).machine_id!;
+  await until("the idle app is suspended", async () => (await f.client.app("ctr")).machines[0]?.snapshot_generation === 1);
+  const m = (await f.client.app("ctr")).machines[0]!.id;
   assert.equal((await f.client.machine(m)).state, "stopped", "a suspended machine is stopped (its VMM is gone)");
 
   const [woke] = await f.get("ctr.localhost", 1, "/cgi-bin/count");
@@ -104,10 +116,27 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
   assert.equal(woke!.body, "4", "the in-memory counter survived the suspend");
   assert.match(woke!.wake ?? "", /^resume;dur=/);
 
-  await until("suspended again", async () => (await f.client.app("ctr")).snapshot_generation === 1);
+  await until("suspended again", async () => (await f.client.app("ctr")).machines[0]?.snapshot_generation === 1);
   const redeploy = await f.client.deploy({ config: toml("ctr", f.images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });
-  assert.equal(redeploy.app.snapshot_generation, null, "a deploy drops the snapshot");
+  assert.equal(redeploy.app.machines[0]!.snapshot_generation, null, "a deploy drops the snapshot");
   const [fresh] = await f.get("ctr.localhost", 1, "/cgi-bin/count");
   assert.equal(fresh!.body, "1", "the new generation boots with fresh memory");
   assert.match(fresh!.wake ?? "", /^boot;/);
+});
+
+test("max_machines = 2, soft = 1: slow concurrent requests boot the second machine and both serve; idle stops it while min_machines keeps one", async () => {
+  const cfg = `min_machines = 1\nidle_timeout = 2\nwake_timeout = 90\nconcurrency = { soft = 1, hard = 1 }\nhealth_check = { type = "tcp" }`;
+  const dep = await f.client.deploy({ config: toml("pair", f.images.whoami!, cfg, "max_machines = 2") });
+  assert.equal(dep.rollout, "started");
+  assert.deepEqual(dep.app.machines.map((m) => [m.slot, m.name, m.state]), [[0, "pair-0-g1", "started"]]);
+
+  const rs = await f.get("pair.localhost", 3, "/cgi-bin/who");
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200], JSON.stringify(rs));
+  assert.deepEqual([...new Set(rs.map((r) => r.body))].sort(), ["pair-0-g1", "pair-1-g1"], "each machine answered with its own hostname");
+
+  const running = async (): Promise<number> => (await f.client.app("pair")).machines.filter((m) => m.state === "started").length;
+  await until("the extra machine stops when idle", async () => (await running()) === 1);
+  await new Promise((r) => setTimeout(r, 4000)); // twice the idle timeout
+  assert.equal(await running(), 1, "min_machines keeps one running");
+  assert.equal((await f.client.app("pair")).machines.length, 2, "the stopped machine stays in its slot for the next wake");
 });

@@ -1,5 +1,5 @@
 // `walk deploy [-f walk.toml]` and `walk apps ls|inspect|rm|logs`: the app commands. They only
-// read the file and call the API; walkd validates walk.toml and rolls it out.
+// read the file and call the API; walkd validates walk.toml and rolls it out onto the machines.
 import { Command } from "commander";
 import { readFile } from "node:fs/promises";
 import { WalkError } from "../../lib/index.js";
@@ -7,6 +7,11 @@ import { MAX_WALK_TOML_BYTES } from "../../apps/config.js";
 import type { AppWire } from "../../api/app-schemas.js";
 import type { WalkClient } from "../client.js";
 import { ago, printJson, printTable } from "../output.js";
+
+/** Machines running out of the app's max_machines, e.g. `1/3`. */
+function machinesText(a: AppWire): string {
+  return `${a.machines.filter((m) => m.state === "started" || m.state === "starting").length}/${a.max_machines}`;
+}
 
 function routesText(a: AppWire): string {
   return a.services
@@ -22,15 +27,20 @@ async function readWalkToml(file: string): Promise<string> {
   return text;
 }
 
+function parseSlot(v: string): number {
+  if (!/^\d{1,2}$/.test(v)) throw new WalkError("invalid_argument", `--machine must be a slot number (0, 1, ...), got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
 export function appCommands(client: () => WalkClient): Command[] {
   const deploy = new Command("deploy")
-    .description("Create or update the app a walk.toml declares, and roll it onto its machine")
+    .description("Create or update the app a walk.toml declares, and roll it onto its machines")
     .option("-f, --file <walk.toml>", "the app's file", "walk.toml")
     .option("--json", "print JSON")
     .action(async (o: { file: string; json?: boolean }) => {
       const res = await client().deploy({ config: await readWalkToml(o.file), file: o.file });
       if (o.json) return printJson(res);
-      const what = { recorded: "recorded; the next request wakes it", replaced: "the running machine was replaced", started: "its machine was started" }[res.rollout];
+      const what = { recorded: "recorded; the next request wakes it", replaced: "the running machines were replaced", started: "min_machines machines were started" }[res.rollout];
       process.stdout.write(`deployed ${res.app.name} (generation ${res.app.generation}): ${what}\n`);
     });
 
@@ -43,18 +53,18 @@ export function appCommands(client: () => WalkClient): Command[] {
       const list = await client().apps();
       if (o.json) return printJson(list);
       printTable(
-        ["NAME", "IMAGE", "GENERATION", "ROUTES", "UPDATED"],
-        list.map((a) => [a.name, a.image, String(a.generation), routesText(a), ago(a.updated_at)]),
+        ["NAME", "IMAGE", "GENERATION", "MACHINES", "ROUTES", "UPDATED"],
+        list.map((a) => [a.name, a.image, String(a.generation), machinesText(a), routesText(a), ago(a.updated_at)]),
       );
     });
   apps
     .command("inspect")
-    .description("Show an app as JSON")
+    .description("Show an app as JSON (with its machines: slot, id, name, state, generation)")
     .argument("<app>", "the app's name")
     .action(async (name: string) => printJson(await client().app(name)));
   apps
     .command("rm")
-    .description("Remove apps: their routes, machine and record")
+    .description("Remove apps: their routes, machines and record")
     .argument("<apps...>", "names")
     .option("--json", "print JSON")
     .action(async (names: string[], o: { json?: boolean }) => {
@@ -66,11 +76,12 @@ export function appCommands(client: () => WalkClient): Command[] {
     });
   apps
     .command("logs")
-    .description("Show the console output of the app's machine")
+    .description("Show the console output of the app's machines (each line prefixed with the machine's name when there are several)")
     .argument("<app>", "the app's name")
-    .option("-f, --follow", "keep streaming while the machine runs")
-    .action(async (name: string, o: { follow?: boolean }) => {
-      for await (const chunk of client().appLogs(name, o.follow === true)) process.stdout.write(chunk);
+    .option("-f, --follow", "keep streaming while the machines run")
+    .option("-m, --machine <slot>", "only the machine of this slot (see `walk apps inspect`)", parseSlot)
+    .action(async (name: string, o: { follow?: boolean; machine?: number }) => {
+      for await (const chunk of client().appLogs(name, { follow: o.follow === true, ...(o.machine !== undefined ? { machine: o.machine } : {}) })) process.stdout.write(chunk);
     });
   return [deploy, apps];
 }
