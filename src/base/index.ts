@@ -7,6 +7,7 @@ export { listBases, resolveBase, verifyBase, getDefaultBase, setDefaultBase, bas
 export { BASE_FILES, type BaseManifest, type BaseFile, type FileDigest } from "./manifest.js";
 export { guestCmdline, BASE_BOOT_ARGS, type GuestParams } from "./cmdline.js";
 export { AgentChannel } from "./agent.js";
+export { REFRESH_CONTRACT, SEED_BYTES, refreshCommand, parseRefreshAnswer, type RefreshAnswer } from "./refresh.js";
 export {
   parseStatusLine,
   describeStatus,
