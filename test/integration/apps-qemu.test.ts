@@ -3,7 +3,8 @@
 // H. Covers: 50 concurrent requests to a stopped app all succeed on one booted machine and show
 // the boot in their timing headers; the idle app stops and wakes again; a deploy of a new image
 // to a stopped app is served by the next request; unknown host 404; a crashing workload 502 with
-// its console in walkd's log; a never-listening app 503 after the wake budget. Traffic stays in H.
+// its console in walkd's log; a never-listening app 503 after the wake budget; autostop = suspend
+// resumes a snapshot, refreshed before it serves. Traffic stays in H.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -192,7 +193,14 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
   assert.equal(woke!.status, 200, woke!.body);
   assert.equal(woke!.body, "4", "the in-memory counter survived the suspend");
   assert.match(woke!.wake ?? "", /^resume;dur=/);
-  t.diagnostic(`cold path under TCG: ${bootWake} versus ${woke!.wake}`);
+  // The request was forwarded only after the restored guest confirmed its clock and entropy refresh.
+  const refreshed = walkdLog
+    .join("")
+    .split("\n")
+    .map((l) => (l.startsWith("{") && l.endsWith("}") ? (JSON.parse(l) as Record<string, unknown>) : {}))
+    .find((l) => l.msg === "restored guest: clock set and entropy reseeded" && l.machine === m);
+  assert.ok(refreshed, "walkd logged the refresh of the restored guest");
+  t.diagnostic(`cold path under TCG: ${bootWake} versus ${woke!.wake} (of which restore ${String(refreshed.restore_ms)} ms, refresh ${String(refreshed.refresh_ms)} ms)`);
 
   await until("suspended again", async () => (await client.app("ctr")).snapshot_generation === 1);
   const redeploy = await client.deploy({ config: toml("ctr", images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });
