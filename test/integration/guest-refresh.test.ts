@@ -92,12 +92,15 @@ interface Sample {
 const samples = (text: string): Sample[] => [...text.matchAll(/^t=(\d+) r=([0-9a-f]{32})$/gm)].map((m) => ({ t: Number(m[1]), r: m[2]! }));
 
 /** The agent socket's host end as raw lines, standing in for walkd to send what walkd never would. */
-async function rawAgent(path: string): Promise<{ send: (s: string | Buffer) => void; next: (match: RegExp) => Promise<string>; close: () => Promise<void> }> {
+async function rawAgent(path: string): Promise<{ connected: Promise<void>; send: (s: string | Buffer) => void; next: (match: RegExp) => Promise<string>; close: () => Promise<void> }> {
   const lines: string[] = [];
   let sock: Socket | undefined;
   let buf = "";
+  let connected: () => void = () => undefined;
+  const connection = new Promise<void>((resolve) => (connected = resolve));
   const server = createServer((s) => {
     sock = s;
+    connected();
     s.on("data", (c: Buffer) => {
       buf += c.toString("latin1");
       for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
@@ -107,8 +110,10 @@ async function rawAgent(path: string): Promise<{ send: (s: string | Buffer) => v
     });
     s.on("error", () => undefined);
   });
+  await rm(path, { force: true });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {
+    connected: connection,
     send: (s) => sock!.write(s),
     // The next line (consumed in order) that matches; lines before it are dropped.
     next: (match) =>
@@ -126,8 +131,8 @@ async function rawAgent(path: string): Promise<{ send: (s: string | Buffer) => v
   };
 }
 
-test("on a live guest: each malformed command is refused with its reason, the init serves on, and a valid refresh is confirmed", { timeout: 5 * 60_000 }, async (t) => {
-  const agent = await rawAgent(spec.agentChannel!);
+test("on a live guest: each malformed command is refused with its reason, the init serves on, a valid refresh is confirmed, also after the host end went away and came back", { timeout: 5 * 60_000 }, async (t) => {
+  let agent = await rawAgent(spec.agentChannel!);
   t.after(() => agent.close());
   const vm = driver.create(spec);
   live.push(vm);
@@ -160,6 +165,15 @@ test("on a live guest: each malformed command is refused with its reason, the in
   const before = samples(await consoleText()).length;
   await until("more samples after the commands", async () => (samples(await consoleText()).length > before + 1 ? true : undefined));
   assert.equal(vm.state, "running");
+
+  // walkd restarting: the host end goes away (the port reads as closed) and a new one listens;
+  // QEMU reconnects within a second and the init hears the new host.
+  await agent.close();
+  await sleep(1500);
+  agent = await rawAgent(spec.agentChannel!);
+  await Promise.race([agent.connected, sleep(STEP_MS).then(() => Promise.reject(new Error("QEMU did not reconnect")))]);
+  agent.send(refreshCommand(Date.now(), randomBytes(64)));
+  assert.equal(await agent.next(/^WALK-/), "WALK-REFRESHED v2 time=ok seed=ok", "the init reads the port again once the host is back");
 
   // The setup of the next test: wait for uptime, refresh (which restarts the kernel's own reseed
   // interval), then snapshot at once.

@@ -2,7 +2,8 @@
 // fixture's dirs, its drivers replaced where a test needs a guest that misbehaves): a restore
 // counts as started only after the guest confirmed its clock and entropy refresh (real QEMU boot,
 // walk's init); a restored guest that does not confirm is killed and the restore fails, leaving no
-// VMM, sockets or snapshot; machines that cannot be refreshed are neither suspended nor restored
+// VMM, sockets or snapshot; after a walkd restart the next one listens on the agent channel and
+// the same works; machines that cannot be refreshed are neither suspended nor restored
 // (Firecracker, through the stand-in; an init older than contract 2, played by a fake VMM).
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
@@ -30,6 +31,8 @@ interface InProcess {
   /** walkd's log lines, parsed. */
   log: Array<Record<string, unknown>>;
   paths: ReturnType<typeof daemonPaths>;
+  /** Closes this service as a stopping walkd does (its VMs run on) and starts the next one, which reconciles. */
+  restart(): Promise<MachineService>;
 }
 
 /** A MachineService of its own on the fixture's dirs (its walkd is stopped first: one per data dir). */
@@ -43,15 +46,27 @@ async function inProcess(t: TestContext, f: MachineFixture, drivers: Partial<Rec
   const jobs = new JobService(new JobRepository(db), log);
   const images = await ImageService.open({ repo: new ImageRepository(db), paths, registry: config.registry, jobs, log });
   const backend = config.machines.backends.backend as VmBackend;
-  const machines = new MachineService({ repo: new MachineRepository(db), idempotency: new IdempotencyRepository(db), images, jobs, paths, log, config: { ...config.machines, backend, defaultNetwork: "none" }, drivers });
+  const service = (): MachineService =>
+    new MachineService({ repo: new MachineRepository(db), idempotency: new IdempotencyRepository(db), images, jobs, paths, log, config: { ...config.machines, backend, defaultNetwork: "none" }, drivers });
+  const it: InProcess = {
+    machines: service(),
+    log: lines,
+    paths,
+    restart: async () => {
+      await it.machines.close();
+      it.machines = service();
+      await it.machines.reconcile();
+      return it.machines;
+    },
+  };
   t.after(async () => {
-    for (const m of machines.list({ all: true })) await machines.remove(m.id, { force: true }).catch(() => undefined);
-    await machines.close();
+    for (const m of it.machines.list({ all: true })) await it.machines.remove(m.id, { force: true }).catch(() => undefined);
+    await it.machines.close();
     await jobs.shutdown();
     db.close();
     await f.d.close();
   });
-  return { machines, log: lines, paths };
+  return it;
 }
 
 const rejectsWith = (p: Promise<unknown>, code: string, message: RegExp): Promise<void> =>
@@ -99,11 +114,13 @@ function qemuWithHang(hang: { next: boolean }, pids: number[]): VmDriver {
   };
 }
 
-test("QEMU: a restore counts as started once the guest confirmed the refresh; an unconfirmed one is killed and leaves nothing", { timeout: 10 * 60_000 }, async (t) => {
+test("QEMU: a restore counts as started once the guest confirmed the refresh; an unconfirmed one is killed and leaves nothing; after a walkd restart it works again", { timeout: 10 * 60_000 }, async (t) => {
   const f = await machineFixture({ backend: "qemu", script: COUNTER });
   const hang = { next: false };
   const pids: number[] = [];
-  const { machines, log, paths } = await inProcess(t, f, { qemu: qemuWithHang(hang, pids) });
+  const walkd = await inProcess(t, f, { qemu: qemuWithHang(hang, pids) });
+  const { log, paths } = walkd;
+  let machines = walkd.machines;
   const m = await machines.create({ image: f.image, name: "counter", memory_mib: 128, network: "none", start: true });
   assert.equal(m.state, "started", m.last_error ?? "");
   const mp = machinePaths(paths.dataDir, paths.runtimeDir, m.id);
@@ -151,6 +168,13 @@ test("QEMU: a restore counts as started once the guest confirmed the refresh; an
     const raw = (await readFile(mp.consoleLog, "utf8")).replace(/\r\n/g, "\n");
     return /^n=1 /m.test(raw.slice(raw.lastIndexOf("WALK-HOST-BOOT")));
   });
+
+  // After a walkd restart the next walkd listens on the agent channel again: suspend and resume work.
+  machines = await walkd.restart();
+  assert.equal(machines.inspect(m.id).state, "started", "re-attached");
+  await machines.suspend(m.id);
+  assert.equal((await machines.start(m.id, { restore: true })).state, "started");
+  assert.equal(log.filter((l) => l.msg === "restored guest: clock set and entropy reseeded").length, 2);
 });
 
 test("Firecracker (stand-in): a machine is neither suspended nor restored, since its guest cannot be refreshed yet", async (t) => {
