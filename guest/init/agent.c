@@ -69,8 +69,11 @@ int agent_serve(int fd)
 	static struct cmd_reader reader;
 	char buf[512];
 	ssize_t n = read(fd, buf, sizeof buf);
-	if (n == 0)
+	if (n == 0) {
+		/* The host end went away: a line it left unfinished is not continued by the next host. */
+		explicit_bzero(&reader, sizeof reader);
 		return -1;
+	}
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : -1;
 	int stop = 0;
