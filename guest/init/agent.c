@@ -1,8 +1,10 @@
-/* agent.c: finds and opens the agent channel, a virtio-console port named "walk.agent"
- * (QEMU: virtserialport name=walk.agent). The init opens it before the workload exists and keeps
- * it open: virtio-console allows one opener per port, so the workload cannot open it (EBUSY) and
- * cannot forge the status the host reads there. */
+/* agent.c: the guest end of the agent channel, a virtio-console port named "walk.agent" (QEMU:
+ * virtserialport name=walk.agent): finds and opens it, and serves the host's commands on it. The
+ * init opens it before the workload exists and keeps it open: virtio-console allows one opener per
+ * port, so the workload cannot open it (EBUSY), cannot forge what the host reads there, and cannot
+ * send the init commands. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,4 +62,35 @@ int agent_open(enum agent_kind kind)
 	}
 	say("warning: no virtio-console port named " PORT_NAME "; reporting on the console only");
 	return -1;
+}
+
+int agent_serve(int fd)
+{
+	static struct cmd_reader reader;
+	char buf[512];
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n == 0) {
+		/* The host end went away: a line it left unfinished is not continued by the next host. */
+		explicit_bzero(&reader, sizeof reader);
+		return -1;
+	}
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	int stop = 0;
+	for (size_t at = 0; at < (size_t)n;) {
+		struct command c;
+		at += command_next(&reader, buf + at, (size_t)n - at, &c);
+		if (c.kind == CMD_STOP) {
+			stop = 1;
+		} else if (c.kind == CMD_REFRESH) {
+			int time_ok, seed_ok;
+			refresh_apply(&c, &time_ok, &seed_ok);
+			report_refreshed(time_ok, seed_ok);
+		} else if (c.kind == CMD_INVALID) {
+			report_rejected(c.error);
+		}
+		explicit_bzero(&c, sizeof c);
+	}
+	explicit_bzero(buf, sizeof buf);
+	return stop;
 }

@@ -75,6 +75,8 @@ int main(void)
 		fatal(WERR_CMDLINE, "%s", err);
 	}
 	report_set_agent(agent_open(params.agent));
+	report_hello();
+	refresh_open();
 
 	struct walk_config cfg;
 	mount_root();

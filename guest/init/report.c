@@ -1,7 +1,8 @@
 /* report.c: everything the init tells the outside world. Human-readable lines go to the serial
  * console; the exit status goes to the agent channel (primary, only the init can open it) and as
  * a WALK-STATUS protocol line on the console (fallback), after every other process is dead and
- * the console is drained, so a workload's output can neither hide nor follow it. */
+ * the console is drained, so a workload's output can neither hide nor follow it. Answers to host
+ * commands and the contract version go to the agent channel only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -104,10 +105,32 @@ void report_set_agent(int fd)
 }
 int report_agent_fd(void) { return agent_fd; }
 
+/* The host may only send what this init understands: contract v2 added `refresh`. */
+void report_hello(void)
+{
+	static const char line[] = "WALK-INIT v2\n";
+	agent_write(line, sizeof line - 1);
+}
+
 void report_started(void)
 {
 	static const char line[] = "WALK-STARTED v1\n";
 	agent_write(line, sizeof line - 1);
+}
+
+void report_refreshed(int time_ok, int seed_ok)
+{
+	char line[64];
+	snprintf(line, sizeof line, "WALK-REFRESHED v2 time=%s seed=%s\n", time_ok ? "ok" : "failed", seed_ok ? "ok" : "failed");
+	agent_write(line, strlen(line));
+}
+
+/* why is one of command.c's constant reasons: printable ASCII, no newline. */
+void report_rejected(const char *why)
+{
+	char line[96];
+	snprintf(line, sizeof line, "WALK-REJECTED v2 %s\n", why);
+	agent_write(line, strlen(line));
 }
 
 /* The message of an error status: printable ASCII only, so it stays one line on any channel. */

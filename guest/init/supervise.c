@@ -1,7 +1,8 @@
 /* supervise.c: PID 1's duties once the system is set up. Starts the workload, reaps every
- * zombie, turns stop requests (SIGTERM, SIGINT from ctrl-alt-del, "stop" on the agent channel)
- * into a signal for the workload, kills everything when the grace period is over, and when the
- * workload is gone kills what is left, reports its status and ends the VM. */
+ * zombie, serves the agent channel (agent.c), turns stop requests (SIGTERM, SIGINT from
+ * ctrl-alt-del, "stop" on the agent channel) into a signal for the workload, kills everything when
+ * the grace period is over, and when the workload is gone kills what is left, reports its status
+ * and ends the VM. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,9 @@
 #include "walk_init.h"
 
 #define REAP_WAIT_MS 5000
+/* While the host end of the agent port is not connected (walkd restarting) the port polls as
+ * hung up without pause; it is looked at again this often, so the next walkd is heard. */
+#define AGENT_RETRY_MS 500
 
 static long now_ms(void)
 {
@@ -82,27 +86,6 @@ static void reap_all(int sigfd)
 	}
 }
 
-/* Reads host commands from the agent channel; returns 1 on a stop request, -1 when it closed. */
-static int agent_command(int fd, char *line, size_t *len, size_t cap)
-{
-	char buf[128];
-	ssize_t n = read(fd, buf, sizeof buf);
-	if (n <= 0)
-		return n < 0 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
-	int stop = 0;
-	for (ssize_t i = 0; i < n; i++) {
-		if (buf[i] != '\n') {
-			if (*len < cap)
-				line[(*len)++] = buf[i];
-			continue;
-		}
-		if (*len == 4 && memcmp(line, "stop", 4) == 0)
-			stop = 1;
-		*len = 0;
-	}
-	return stop;
-}
-
 void supervise(const struct walk_config *cfg, const struct walk_creds *cr,
 	       const struct walk_params *p, int sigfd)
 {
@@ -110,16 +93,22 @@ void supervise(const struct walk_config *cfg, const struct walk_creds *cr,
 	report_started();
 
 	int agent = report_agent_fd();
-	char line[16];
-	size_t linelen = 0;
-	long deadline = -1; /* when the grace period ends, once a stop was requested */
+	long agent_retry = -1; /* while the host end is away: when to look at the port again */
+	long deadline = -1;    /* when the grace period ends, once a stop was requested */
 	int killed = 0, wstatus = 0;
 	for (;;) {
+		long now = now_ms();
+		if (agent_retry >= 0 && now >= agent_retry)
+			agent_retry = -1;
+		int watch_agent = agent >= 0 && agent_retry < 0;
 		struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = agent, .events = POLLIN } };
-		int timeout = -1;
+		long wake = -1;
 		if (deadline >= 0 && !killed)
-			timeout = deadline > now_ms() ? (int)(deadline - now_ms()) : 0;
-		int r = poll(pfd, agent >= 0 ? 2 : 1, timeout);
+			wake = deadline;
+		if (agent_retry >= 0 && (wake < 0 || agent_retry < wake))
+			wake = agent_retry;
+		int timeout = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
+		int r = poll(pfd, watch_agent ? 2 : 1, timeout);
 		if (r < 0 && errno != EINTR)
 			fatal(WERR_INTERNAL, "poll: %s", strerror(errno));
 		if (deadline >= 0 && !killed && now_ms() >= deadline) {
@@ -146,12 +135,12 @@ void supervise(const struct walk_config *cfg, const struct walk_creds *cr,
 					pid = 0;
 				}
 		}
-		if (r > 0 && agent >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-			int c = agent_command(agent, line, &linelen, sizeof line);
+		if (r > 0 && watch_agent && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			int c = agent_serve(agent);
 			if (c > 0)
 				stop = 1;
 			else if (c < 0)
-				agent = -1; /* the host closed its side: keep supervising without it */
+				agent_retry = now_ms() + AGENT_RETRY_MS;
 		}
 		if (pid == 0)
 			break;

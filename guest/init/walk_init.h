@@ -4,6 +4,7 @@
 #define WALK_INIT_H
 
 #include <stddef.h>
+#include <time.h>
 #include <sys/types.h>
 #include <netinet/in.h>
 
@@ -108,7 +109,10 @@ struct walk_status {
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_set_agent(int fd);
 int report_agent_fd(void);
+void report_hello(void);      /* WALK-INIT: the contract version this init speaks */
 void report_started(void);
+void report_refreshed(int time_ok, int seed_ok);
+void report_rejected(const char *why);
 void report_status(const struct walk_status *st);
 /* Report an error status, kill everything, sync and end the VM. Never returns. */
 void fatal(enum walk_error e, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -118,12 +122,41 @@ void end_vm(void) __attribute__((noreturn));
 void mount_early(void);            /* devtmpfs, proc, sysfs in the base root */
 void mount_root(void);             /* app, state and their overlay at /mnt/root */
 void pivot_into_root(void);        /* pivot_root into the overlay, detach the base root */
-void mount_pseudo(void);
-void state_freeze(void);           /* FIFREEZE the state disk: clean journal before the VM ends */           /* /proc /sys /dev /dev/pts /dev/shm /run /tmp in the new root */
+void mount_pseudo(void);           /* /proc /sys /dev /dev/pts /dev/shm /run /tmp in the new root */
+void state_freeze(void);           /* FIFREEZE the state disk: clean journal before the VM ends */
 int read_file_bounded(const char *path, size_t max, char **buf, size_t *len);
 
-/* ---- agent.c ---- */
+/* ---- agent.c: the agent channel's guest end ---- */
 int agent_open(enum agent_kind kind);
+/* Reads and serves what the host sent. Returns 1 when it asked to stop, -1 when the host end is
+ * not connected (virtio-console then reads as EOF until it is again), else 0. */
+int agent_serve(int fd);
+
+/* ---- command.c: host commands on the agent channel (contract v2) ---- */
+#define CMD_LINE_MAX 320
+#define SEED_MIN_BYTES 32
+#define SEED_MAX_BYTES 128
+
+struct cmd_reader {
+	char line[CMD_LINE_MAX];
+	size_t len;
+	int overflow; /* the current line is longer than CMD_LINE_MAX: it is dropped */
+};
+enum cmd_kind { CMD_NONE, CMD_STOP, CMD_REFRESH, CMD_INVALID };
+struct command {
+	enum cmd_kind kind;
+	struct timespec time;                 /* CMD_REFRESH: the host's CLOCK_REALTIME */
+	unsigned char seed[SEED_MAX_BYTES];   /* CMD_REFRESH: entropy from the host */
+	size_t seed_len;
+	const char *error;                    /* CMD_INVALID: why, a constant string */
+};
+/* Consumes data up to and including the first newline; returns the bytes consumed. When a line
+ * ended, *out is its command (CMD_INVALID with a reason if it is not one), else CMD_NONE. */
+size_t command_next(struct cmd_reader *r, const char *data, size_t n, struct command *out);
+
+/* ---- refresh.c: clock and entropy after a snapshot restore ---- */
+void refresh_open(void); /* at boot, before the workload exists */
+void refresh_apply(const struct command *c, int *time_ok, int *seed_ok);
 
 /* ---- net.c ---- */
 void net_setup(const struct walk_params *p);

@@ -1,12 +1,14 @@
 // The agent listener with plain socket clients standing in for QEMU: one connection at a time, a
 // replacement accepted once the previous one closed (a restore), fresh line state per connection,
-// stop requests to the current guest, and a flooding guest cut off for good.
+// stop requests to the current guest, a flooding guest cut off for good, and the refresh of a
+// restored guest with every way its answer can fail to come.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isWalkError } from "../lib/errors.js";
 import { AgentChannel } from "./agent.js";
 
 /** A client connection, with everything the host sends it and a promise of its close. */
@@ -104,5 +106,124 @@ test("a guest writing more than 64 KiB is cut off, and its reconnections are ref
     await again.closed;
     assert.equal(agent.connected, false);
     assert.equal(agent.status, undefined);
+  });
+});
+
+const REFRESH_LINE = /^refresh (\d{1,10})\.(\d{9}) ([0-9a-f]{128})\n$/;
+
+/** A guest that answers each refresh line it receives with `answer` (nothing when undefined). */
+async function refreshingGuest(path: string, answer: string | undefined): Promise<{ sock: Socket; commands: string[] }> {
+  const g = await guest(path);
+  const commands: string[] = [];
+  let buf = "";
+  g.sock.on("data", (c: Buffer) => {
+    buf += c.toString("utf8");
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      commands.push(buf.slice(0, nl + 1));
+      buf = buf.slice(nl + 1);
+      if (answer !== undefined) g.sock.write(answer);
+    }
+  });
+  return { sock: g.sock, commands };
+}
+
+const rejectsWith = (p: Promise<unknown>, code: string, message: RegExp): Promise<void> =>
+  assert.rejects(p, (e: unknown) => {
+    assert.ok(isWalkError(e), String(e));
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
+
+test("refresh sends the host's time and 64 fresh random bytes and resolves on the init's confirmation", async () => {
+  await withChannel(async (agent, path) => {
+    const g = await refreshingGuest(path, "WALK-INIT v2\nWALK-REFRESHED v2 time=ok seed=ok\n");
+    const before = Date.now();
+    await agent.refresh(5000);
+    const m = REFRESH_LINE.exec(g.commands[0] ?? "");
+    assert.ok(m, `the command has the contract's form: ${JSON.stringify(g.commands[0])}`);
+    const sentMs = Number(m[1]) * 1000 + Number(m[2]) / 1e6;
+    assert.ok(sentMs >= before - 1 && sentMs <= Date.now(), "the host's clock at sending");
+    assert.equal(agent.contract, 2);
+    // The next restore's guest gets other bytes.
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+    const g2 = await refreshingGuest(path, "WALK-REFRESHED v2 time=ok seed=ok\n");
+    await agent.refresh(5000);
+    assert.notEqual(REFRESH_LINE.exec(g2.commands[0]!)![3], m[3], "fresh entropy each time");
+    g2.sock.destroy();
+  });
+});
+
+test("refresh waits, within its bound, for the restored VMM to connect", async () => {
+  await withChannel(async (agent, path) => {
+    const done = agent.refresh(5000);
+    await new Promise((r) => setTimeout(r, 50));
+    const g = await refreshingGuest(path, "WALK-REFRESHED v2 time=ok seed=ok\n");
+    await done;
+    assert.equal(g.commands.length, 1);
+    g.sock.destroy();
+  });
+  await withChannel(async (agent) => {
+    await rejectsWith(agent.refresh(100), "timeout", /agent channel did not connect within 100 ms/);
+  });
+});
+
+test("refresh fails clearly when the answer does not come, comes early, refuses, reports a failure, or the guest leaves", async () => {
+  await withChannel(async (agent, path) => {
+    // An init before contract 2 ignores the line.
+    let g = await refreshingGuest(path, undefined);
+    await until(agent, "the connection", () => agent.connected);
+    await rejectsWith(agent.refresh(200), "timeout", /did not answer the refresh within 200 ms \(an init older than contract 2/);
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+
+    // An answer written before the command was sent is not an answer to it.
+    g = await refreshingGuest(path, undefined);
+    g.sock.write("WALK-REFRESHED v2 time=ok seed=ok\n");
+    await until(agent, "the early line", () => agent.connected);
+    await new Promise((r) => setTimeout(r, 50));
+    await rejectsWith(agent.refresh(200), "timeout", /did not answer/);
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+
+    g = await refreshingGuest(path, "WALK-REJECTED v2 unknown command\n");
+    await rejectsWith(agent.refresh(5000), "unsupported", /refused the refresh: unknown command/);
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+
+    g = await refreshingGuest(path, "WALK-REFRESHED v2 time=failed seed=ok\n");
+    await rejectsWith(agent.refresh(5000), "internal", /could not set its clock \(its console/);
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+
+    g = await refreshingGuest(path, "WALK-REFRESHED v2 time=ok seed=failed\n");
+    await rejectsWith(agent.refresh(5000), "internal", /could not reseed its random number generator/);
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+
+    // A malformed answer is no answer.
+    g = await refreshingGuest(path, "WALK-REFRESHED v2 time=ok seed=ok please\n");
+    await rejectsWith(agent.refresh(200), "timeout", /did not answer/);
+    g.sock.destroy();
+    await until(agent, "the close", () => !agent.connected);
+
+    g = await refreshingGuest(path, undefined);
+    await until(agent, "the connection", () => agent.connected);
+    const pending = agent.refresh(5000);
+    await rejectsWith(agent.refresh(5000), "conflict", /already waiting/);
+    g.sock.destroy();
+    await rejectsWith(pending, "unavailable", /closed before the init answered/);
+  });
+});
+
+test("a guest that floods instead of answering is cut off and the refresh fails without waiting out its bound", async () => {
+  await withChannel(async (agent, path) => {
+    const g = await refreshingGuest(path, "x".repeat(70 * 1024));
+    const t0 = Date.now();
+    await assert.rejects(agent.refresh(10_000), (e: unknown) => isWalkError(e, "unavailable"));
+    assert.ok(Date.now() - t0 < 10_000);
+    g.sock.destroy();
+    await rejectsWith(agent.refresh(1000), "unavailable", /flooded/);
   });
 });

@@ -46,6 +46,16 @@ test("AgentParser reports started and the first status only", () => {
   assert.deepEqual(p.push(Buffer.from("WALK-STATUS v1 exit=5\n")), []);
 });
 
+test("AgentParser reports the init's contract version and answers, ignores malformed ones, and nothing after the status", () => {
+  const p = new AgentParser();
+  assert.deepEqual(p.push(Buffer.from("WALK-INIT v2\nWALK-INIT v0\nWALK-INIT v02\nWALK-INIT v1000\nWALK-INIT 2\nWALK-STARTED v1\n")), [{ type: "hello", contract: 2 }, { type: "started" }]);
+  assert.deepEqual(p.push(Buffer.from("WALK-REFRESHED v2 time=ok seed=failed\nWALK-REJECTED v2 line too long\nWALK-REFRESHED v2 time=ok\n")), [
+    { type: "answer", answer: { kind: "refreshed", time: true, seed: false } },
+    { type: "answer", answer: { kind: "rejected", reason: "line too long" } },
+  ]);
+  assert.deepEqual(p.push(Buffer.from("WALK-STATUS v1 exit=0\nWALK-REFRESHED v2 time=ok seed=ok\nWALK-INIT v3\n")), [{ type: "status", status: { kind: "exit", code: 0 } }]);
+});
+
 test("ConsoleStatusScanner keeps the last valid line through a flood without newlines", () => {
   const s = new ConsoleStatusScanner();
   s.push(Buffer.from("boot noise\nWALK-STATUS v1 exit=99\n"));

@@ -1,8 +1,10 @@
-// The exit-status protocol walk-init speaks (docs/guest-contract.md, "Exit status"). Parses the
-// agent channel (primary: only the init can open that port) and the serial console (fallback:
-// shared with the workload's output). Guests are hostile: every line is bounded, malformed lines
-// are ignored, and nothing here does more than report what the guest claims about itself.
+// What walk-init says (docs/guest-contract.md): its contract version and "workload running" on the
+// agent channel, answers to host commands there (refresh.ts), and the exit status on the agent
+// channel (primary: only the init can open that port) and the serial console (fallback: shared
+// with the workload's output). Guests are hostile: every line is bounded, malformed lines are
+// ignored, and nothing here does more than report what the guest claims about itself.
 // Owns parsing only; it must not open sockets or files.
+import { parseRefreshAnswer, type RefreshAnswer } from "./refresh.js";
 
 /** The error names walk-init reports, one per failure it can detect before the workload runs. */
 export const GUEST_ERRORS = [
@@ -105,11 +107,19 @@ export class BoundedLines {
   }
 }
 
-export type AgentEvent = { type: "started" } | { type: "status"; status: GuestStatus };
+export type AgentEvent =
+  | { type: "hello"; contract: number }
+  | { type: "started" }
+  | { type: "answer"; answer: RefreshAnswer }
+  | { type: "status"; status: GuestStatus };
+
+const HELLO_RE = /^WALK-INIT v([1-9]\d{0,2})$/;
 
 /**
- * Parses what the init writes on the agent channel: `WALK-STARTED v1` once the workload runs,
- * then one `WALK-STATUS v1 ...` line. The first status wins; anything after it is ignored.
+ * Parses what the init writes on the agent channel: `WALK-INIT v<contract>` once it opened the
+ * port (inits before contract 2 do not say it), `WALK-STARTED v1` once the workload runs, answers
+ * to host commands, then one `WALK-STATUS v1 ...` line. The first status wins; anything after it
+ * is ignored.
  */
 export class AgentParser {
   private lines = new BoundedLines(MAX_STATUS_LINE);
@@ -121,6 +131,16 @@ export class AgentParser {
       if (this.done) break;
       if (line === "WALK-STARTED v1") {
         events.push({ type: "started" });
+        continue;
+      }
+      const hello = HELLO_RE.exec(line);
+      if (hello) {
+        events.push({ type: "hello", contract: Number(hello[1]) });
+        continue;
+      }
+      const answer = parseRefreshAnswer(line);
+      if (answer) {
+        events.push({ type: "answer", answer });
         continue;
       }
       const status = parseStatusLine(line);

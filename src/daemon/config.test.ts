@@ -1,4 +1,4 @@
-// walkd's config: the [network] table and the machines' default network mode.
+// walkd's config: the [network] table, the machines' default network mode and refresh bound.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -38,4 +38,12 @@ test("the jailer's --netns follows network.netns unless [firecracker] netns is s
   assert.equal(withConfig(jail + net).machines.backends.firecracker.jailer?.netns, "/var/run/netns/walk");
   assert.equal(withConfig(jail + 'netns = "/run/netns/other"\n' + net).machines.backends.firecracker.jailer?.netns, "/run/netns/other");
   assert.equal(withConfig(jail).machines.backends.firecracker.jailer?.netns, undefined);
+});
+
+test("machines.refresh_timeout_ms bounds a restored guest's refresh: 3000 by default, 100 to 60000", () => {
+  assert.equal(withConfig("").machines.refreshTimeoutMs, 3000);
+  assert.equal(withConfig("[machines]\nrefresh_timeout_ms = 10000\n").machines.refreshTimeoutMs, 10_000);
+  assert.throws(() => withConfig("[machines]\nrefresh_timeout_ms = 99\n"), /machines\.refresh_timeout_ms/);
+  assert.throws(() => withConfig("[machines]\nrefresh_timeout_ms = 60001\n"), /machines\.refresh_timeout_ms/);
+  assert.throws(() => withConfig('[machines]\nrefresh_timeout_ms = "3s"\n'), /machines\.refresh_timeout_ms/);
 });

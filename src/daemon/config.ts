@@ -38,6 +38,8 @@ export interface MachinesDaemonConfig {
   consoleMaxBytes: number;
   stopTimeoutMs: number;
   pollMs: number;
+  /** machines.refresh_timeout_ms: how long a restored guest has to confirm its clock and entropy refresh. */
+  refreshTimeoutMs: number;
   /** machines.network: the mode of a machine whose request names none ("default" unless set). */
   defaultNetwork: NetworkMode;
 }
@@ -144,6 +146,7 @@ function machinesConfig(fromFile: Record<string, unknown>): MachinesDaemonConfig
     consoleMaxBytes: int("machines.console_max_bytes", m.console_max_bytes, 4096, 2 ** 40, DEFAULT_MACHINES_CONFIG.consoleMaxBytes),
     stopTimeoutMs: int("machines.stop_timeout", m.stop_timeout, 0, 3600, DEFAULT_MACHINES_CONFIG.stopTimeoutMs / 1000) * 1000,
     pollMs: int("machines.poll_ms", m.poll_ms, 10, 10_000, DEFAULT_MACHINES_CONFIG.pollMs),
+    refreshTimeoutMs: int("machines.refresh_timeout_ms", m.refresh_timeout_ms, 100, 60_000, DEFAULT_MACHINES_CONFIG.refreshTimeoutMs),
     defaultNetwork: choice("machines.network", m.network, NETWORK_MODES, "default"),
   };
 }

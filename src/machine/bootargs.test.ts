@@ -16,6 +16,7 @@ test("the command line carries the hostname and the stop signal, and nothing use
   assert.match(line, / walk\.hostname=web-1( |$)/);
   assert.match(line, / walk\.stopsig=3( |$)/);
   assert.match(line, /^console=ttyS0 .* init=\/sbin\/walk-init/);
-  assert.doesNotMatch(machineBootArgs({ hostname: "web-1" }), /stopsig/);
+  assert.doesNotMatch(machineBootArgs({ hostname: "web-1" }), /stopsig|walk\.agent/);
+  assert.match(machineBootArgs({ hostname: "web-1", agent: true }), / walk\.agent=virtio-console( |$)/);
   assert.throws(() => machineBootArgs({ hostname: "Web 1" }), /guest parameter hostname is invalid/);
 });

@@ -12,6 +12,8 @@ export interface BootArgsInput {
   graceSeconds?: number;
   /** The signal a stop request becomes for the workload (the image's StopSignal). */
   stopSignal?: number;
+  /** The VMM provides the agent channel's virtio-console port (QEMU). */
+  agent?: boolean;
 }
 
 /**
@@ -31,5 +33,6 @@ export function machineBootArgs(input: BootArgsInput): string {
     ...input.network,
     ...(input.graceSeconds !== undefined ? { graceSeconds: input.graceSeconds } : {}),
     ...(input.stopSignal !== undefined ? { stopSignal: input.stopSignal } : {}),
+    ...(input.agent === true ? { agent: "virtio-console" as const } : {}),
   });
 }

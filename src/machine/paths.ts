@@ -1,12 +1,15 @@
 // Deterministic host paths of a machine, all derived from its id, so every step finds its own
 // leftovers and reconcile knows exactly what is walk's: RUNTIME/machines/<id>/ for the VMM's
-// sockets, DATA/machines/<id>/ for the state disk and the console log.
+// sockets and walkd's end of the agent channel, DATA/machines/<id>/ for the state disk and the
+// console log.
 import { join } from "node:path";
 
 export const MACHINE_ID = /^[0-9a-f]{32}$/;
 
 export interface MachinePaths {
   runtimeDir: string;
+  /** walkd listens here; the VMM connects (QEMU's virtio-serial port walk.agent). */
+  agentSocket: string;
   dataDir: string;
   stateDisk: string;
   consoleLog: string;
@@ -29,6 +32,7 @@ export function machinePaths(dataDir: string, runtimeDir: string, id: string): M
   const data = join(machinesDataRoot(dataDir), id);
   return {
     runtimeDir: join(machinesRuntimeRoot(runtimeDir), id),
+    agentSocket: join(machinesRuntimeRoot(runtimeDir), id, "agent.sock"),
     dataDir: data,
     stateDisk: join(data, "state.ext4"),
     consoleLog: join(data, "console.log"),

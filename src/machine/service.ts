@@ -1,13 +1,14 @@
 // The machine orchestrator: the only place that combines images, the guest base, a VMM driver and
 // the store for machines. Create (pull + app disk), start, stop, kill, restart, rm, inspect, list,
-// wait, logs; supervision of running VMs (exit status from the console, restart policy with
-// backoff); reconcile after a daemon restart. Every transition is persisted before its side
-// effect, and operations on one machine are serialised. It must not know about HTTP.
+// wait, logs, suspend and restore (a restored guest counts as started only once its init confirmed
+// its clock and entropy were refreshed); supervision of running VMs (exit status from the console,
+// restart policy with backoff); reconcile after a daemon restart. Every transition is persisted
+// before its side effect, and operations on one machine are serialised. It must not know about HTTP.
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { WalkError, asWalkError, isWalkError, newId, type Logger } from "../lib/index.js";
-import { describeStatus, resolveBase, type GuestStatus } from "../base/index.js";
+import { AgentChannel, REFRESH_CONTRACT, describeStatus, resolveBase, type GuestStatus } from "../base/index.js";
 import { isSameProcessAlive, type MachineSpec, type VmBackend, type VmDriver, type VmExit, type VmHandle, type VmTimeouts } from "../vm/index.js";
 import type { IdempotencyRepository, MachineChange, MachineRecord, MachineRepository, MachineState } from "../store/index.js";
 import type { ImageService } from "../service/images.js";
@@ -37,6 +38,8 @@ export interface MachinesConfig {
   vmTimeouts?: Partial<VmTimeouts>;
   /** How often the console of a running machine is read. */
   pollMs: number;
+  /** How long a restored guest has to confirm its clock and entropy refresh before its VM is killed. */
+  refreshTimeoutMs: number;
   /** The network mode of a machine whose create request names none; default "default" with a NetworkManager, else "none". */
   defaultNetwork?: NetworkMode;
 }
@@ -46,6 +49,7 @@ export const DEFAULT_MACHINES_CONFIG: Omit<MachinesConfig, "backends" | "backend
   consoleMaxBytes: DEFAULT_CONSOLE_MAX_BYTES,
   stopTimeoutMs: 10_000,
   pollMs: 250,
+  refreshTimeoutMs: 3000,
 };
 
 export interface MachineServiceDeps {
@@ -73,6 +77,8 @@ interface RunOverridesRecord {
 /** One running VM under supervision. */
 interface Run {
   handle: VmHandle;
+  /** walkd's end of the agent channel, for backends that have one. */
+  agent: AgentChannel | undefined;
   tailer: ConsoleTailer;
   startedAt: number;
   poller: NodeJS.Timeout;
@@ -270,7 +276,15 @@ export class MachineService {
       this.cancelRestart(id);
       // A start by a user is a fresh start: the policy's retry budget and backoff begin again.
       const files = snapshotFiles(this.paths(id));
-      if (opts.restore === true && !(await hasSnapshot(files))) throw new WalkError("not_found", `machine ${m.name} has no snapshot to restore; start it without restore`);
+      if (opts.restore === true) {
+        if (!(await hasSnapshot(files))) throw new WalkError("not_found", `machine ${m.name} has no snapshot to restore; start it without restore`);
+        try {
+          this.checkRefreshable(m, undefined);
+        } catch (err) {
+          await removeSnapshot(files); // it will never be restorable here
+          throw err;
+        }
+      }
       await this.startNow(m, { restartCount: 0, restartStreak: 0 }, opts.restore === true);
       return this.wire(this.get(id));
     });
@@ -286,6 +300,7 @@ export class MachineService {
     return this.locked(id, async () => {
       const m = this.get(id);
       if (m.state !== "started") throw new WalkError("conflict", `machine ${m.name} is ${m.state}; only a started machine can be suspended`);
+      this.checkRefreshable(m, this.live.get(id)?.agent);
       const files = snapshotFiles(this.paths(id));
       let failure: WalkError | undefined;
       await this.stopNow(m, async (h) => {
@@ -347,6 +362,7 @@ export class MachineService {
         clearInterval(run.poller);
         this.live.delete(id);
         await run.handle.kill();
+        await run.agent?.close();
       }
       await this.removeFiles(id);
       await this.net.release(id, m.network);
@@ -399,6 +415,8 @@ export class MachineService {
       { ...reset, state: "starting", restartAt: null, exitCode: null, exitSignal: null, lastError: null, finishedAt: null, vmPid: null, vmStartTime: null, vmControlSocket: null },
       ["created", "stopped", "failed"],
     );
+    const snapshot = snapshotFiles(paths);
+    let agent: AgentChannel | undefined;
     try {
       const driver = this.driver(m.backend);
       const base = await resolveBase(this.deps.paths.dataDir, m.baseVersion);
@@ -410,27 +428,83 @@ export class MachineService {
       const tailer = await ConsoleTailer.open(paths, this.deps.config.consoleMaxBytes);
       // The tap, rules, DNS forwarder and published ports exist before the VMM opens the tap.
       const network = await this.net.setUp(id, m.network);
+      agent = await this.listenAgent(m);
       const handle = driver.create(this.spec(this.get(id), base.paths.vmlinux, base.paths.rootfs, this.stopSignalOf(m), network));
       // A snapshot matches the disks only until the machine runs again: a boot discards it, a restore consumes it.
-      const snapshot = snapshotFiles(paths);
       if (!restore) await removeSnapshot(snapshot);
+      const t0 = Date.now();
       await handle.start({
         ...(restore ? { restore: snapshot } : {}),
         onSpawned: (r) => {
           this.update(id, { vmPid: r.pid, vmStartTime: r.startTime, vmControlSocket: r.controlSocket });
         },
       });
-      if (restore) await removeSnapshot(snapshot);
+      if (restore) {
+        await this.refreshRestored(m, handle, agent, Date.now() - t0);
+        await removeSnapshot(snapshot);
+      }
       this.update(id, { state: "started", startedAt: new Date().toISOString() });
-      this.supervise(id, handle, tailer, Date.now());
+      this.supervise(id, handle, tailer, Date.now(), agent);
       log.info({ machine: id, pid: handle.pid, backend: m.backend }, "machine started");
     } catch (err) {
       const e = asWalkError(err);
       // The driver leaves nothing running after a failed start, and no device of it stays; the record says why.
+      await agent?.close().catch((ae: unknown) => log.warn({ machine: id, err: asWalkError(ae).message }, "closing the agent channel after a failed start failed"));
+      // A snapshot is used once, whether its restore worked or not: once the guest ran, the disks moved on.
+      if (restore) await removeSnapshot(snapshot).catch((re: unknown) => log.warn({ machine: id, err: asWalkError(re).message }, "removing the snapshot after a failed restore failed"));
       await this.net.tearDown(id, m.network).catch((te: unknown) => log.warn({ machine: id, err: asWalkError(te).message }, "network teardown after a failed start failed"));
       this.update(id, { state: "failed", lastError: `start failed: ${e.message}`, finishedAt: new Date().toISOString(), vmPid: null, vmStartTime: null, vmControlSocket: null });
       throw e;
     }
+  }
+
+  /**
+   * A snapshot is taken, and restored, only where the restored guest can be refreshed before it
+   * serves: every restore of one snapshot would otherwise share its CRNG state and resume with a
+   * stale clock. That needs the agent channel (walk-init speaks it over virtio-console, which only
+   * the QEMU backend provides; Firecracker's channel is vsock, which the init does not speak yet)
+   * and an init of contract 2 or later. `agent` is the running machine's channel: when it heard
+   * the guest start without a WALK-INIT v2, the init is known to be older.
+   */
+  private checkRefreshable(m: MachineRecord, agent: AgentChannel | undefined): void {
+    if (this.agentSocketOf(m) === undefined) {
+      throw new WalkError("unsupported", `machine ${m.name} runs on ${m.backend}, where walk cannot yet refresh a restored guest's clock and entropy (it has no agent channel there), so it is not suspended or restored`, { details: { machine: m.id } });
+    }
+    if (agent?.started !== undefined && (agent.contract ?? 1) < REFRESH_CONTRACT) {
+      throw new WalkError(
+        "unsupported",
+        `machine ${m.name}'s guest init (base ${m.baseVersion}) predates contract ${REFRESH_CONTRACT} and cannot refresh its clock and entropy after a restore, so it is not suspended; a machine on a newer base can be (\`walk base build\`)`,
+        { details: { machine: m.id } },
+      );
+    }
+  }
+
+  /** A restored guest may serve only once its init confirmed the refresh; otherwise its VM is killed. */
+  private async refreshRestored(m: MachineRecord, handle: VmHandle, agent: AgentChannel | undefined, restoreMs: number): Promise<void> {
+    const t0 = Date.now();
+    try {
+      if (!agent) throw new WalkError("unsupported", "the machine has no agent channel");
+      await agent.refresh(this.deps.config.refreshTimeoutMs);
+    } catch (err) {
+      const e = asWalkError(err);
+      await handle.kill();
+      this.deps.log.warn({ machine: m.id, err: e.message }, "the restored guest did not refresh its clock and entropy; its VM was killed");
+      throw new WalkError(e.code, `the restored guest did not confirm that its clock and entropy were refreshed, so its VM was killed: ${e.message}`, { cause: e, details: { machine: m.id } });
+    }
+    this.deps.log.info({ machine: m.id, restore_ms: restoreMs, refresh_ms: Date.now() - t0 }, "restored guest: clock set and entropy reseeded");
+  }
+
+  /** walkd's end of the agent channel, listening before the VMM starts (QEMU connects to it). */
+  private async listenAgent(m: MachineRecord): Promise<AgentChannel | undefined> {
+    const path = this.agentSocketOf(m);
+    if (path === undefined) return undefined;
+    await fs.mkdir(this.paths(m.id).runtimeDir, { recursive: true, mode: 0o700 });
+    return AgentChannel.listen(path);
+  }
+
+  /** The agent channel's socket: QEMU machines only (see checkRefreshable). */
+  private agentSocketOf(m: MachineRecord): string | undefined {
+    return m.backend === "qemu" ? this.paths(m.id).agentSocket : undefined;
   }
 
   /** The app disk is rebuilt from the image when it is gone (prune removes unused disks; they are cheap to derive). */
@@ -460,7 +534,7 @@ export class MachineService {
     await this.finishRun(m.id, run, exit);
   }
 
-  private supervise(id: string, handle: VmHandle, tailer: ConsoleTailer, startedAt: number): void {
+  private supervise(id: string, handle: VmHandle, tailer: ConsoleTailer, startedAt: number, agent: AgentChannel | undefined): void {
     const poll = (): void => {
       if (run.polling) return;
       run.polling = true;
@@ -469,7 +543,7 @@ export class MachineService {
         .catch((err: unknown) => this.deps.log.warn({ machine: id, err: asWalkError(err).message }, "reading the console failed"))
         .finally(() => (run.polling = false));
     };
-    const run: Run = { handle, tailer, startedAt, poller: setInterval(poll, this.deps.config.pollMs), polling: false, settled: false, stopRequested: false };
+    const run: Run = { handle, agent, tailer, startedAt, poller: setInterval(poll, this.deps.config.pollMs), polling: false, settled: false, stopRequested: false };
     run.poller.unref();
     this.live.set(id, run);
     void handle.wait().then(
@@ -484,6 +558,7 @@ export class MachineService {
     run.settled = true;
     clearInterval(run.poller);
     this.live.delete(id);
+    await run.agent?.close().catch((err: unknown) => this.deps.log.warn({ machine: id, err: asWalkError(err).message }, "closing the agent channel failed"));
     while (run.polling) await new Promise((r) => setTimeout(r, 10));
     await run.tailer.poll().catch(() => undefined);
     const m = this.deps.repo.get(id);
@@ -648,7 +723,12 @@ export class MachineService {
       this.update(m.id, { state: "failed", lastError: `walkd stopped while this machine was starting (${describeExit(exit)})`, finishedAt: new Date().toISOString(), vmPid: null, vmStartTime: null, vmControlSocket: null });
       return;
     }
-    this.supervise(m.id, handle, tailer, m.startedAt ? Date.parse(m.startedAt) : Date.now());
+    // The VMM reconnects to the agent channel by itself (QEMU retries every second).
+    const agent = await this.listenAgent(m).catch((err: unknown) => {
+      log.warn({ machine: m.id, err: asWalkError(err).message }, "cannot listen on the agent channel of a re-attached machine; it runs on without");
+      return undefined;
+    });
+    this.supervise(m.id, handle, tailer, m.startedAt ? Date.parse(m.startedAt) : Date.now(), agent);
     log.info({ machine: m.id, pid: m.vmPid }, "re-attached a running machine");
     if (m.state === "stopping") {
       const run = this.live.get(m.id)!;
@@ -667,12 +747,13 @@ export class MachineService {
     }
   }
 
-  /** Stops supervising (the VMs run on; the next walkd re-attaches them). */
-  close(): void {
+  /** Stops supervising (the VMs run on; the next walkd re-attaches them and listens on their agent channels again). */
+  async close(): Promise<void> {
     this.closed = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
     this.restartTimers.clear();
     for (const run of this.live.values()) clearInterval(run.poller);
+    await Promise.all([...this.live.values()].map((run) => (run.agent ? run.agent.close().catch(() => undefined) : Promise.resolve())));
   }
 
   // ---- helpers ----
@@ -705,11 +786,13 @@ export class MachineService {
 
   private spec(m: MachineRecord, kernel = join(this.deps.paths.base, m.baseVersion, "vmlinux"), rootfs = join(this.deps.paths.base, m.baseVersion, "rootfs.ext4"), stopSignal?: number, network?: BootNetwork): MachineSpec {
     const p = this.paths(m.id);
+    const agentChannel = this.agentSocketOf(m);
     return {
       id: m.id,
       kernelPath: kernel,
-      bootArgs: machineBootArgs({ hostname: m.name, ...(network ? { network: network.params } : {}), ...(stopSignal !== undefined ? { stopSignal } : {}) }),
+      bootArgs: machineBootArgs({ hostname: m.name, ...(network ? { network: network.params } : {}), ...(stopSignal !== undefined ? { stopSignal } : {}), agent: agentChannel !== undefined }),
       ...(network ? { network: network.nic } : {}),
+      ...(agentChannel !== undefined ? { agentChannel } : {}),
       drives: [
         { id: "vda", path: rootfs, readOnly: true, root: true },
         { id: "vdb", path: m.appDiskPath, readOnly: true },

@@ -48,6 +48,15 @@ export class AppsQemu {
   readonly images: Record<string, string> = {};
   /** walkd's log (stderr, pino JSON lines at info) so far. */
   readonly walkdLog: string[] = [];
+
+  /** walkd's log lines so far, parsed (a line that is not JSON is left out). */
+  logEntries(): Array<Record<string, unknown>> {
+    return this.walkdLog
+      .join("")
+      .split("\n")
+      .filter((l) => l.startsWith("{") && l.endsWith("}"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
   readonly client: WalkClient;
   private walkd: ChildProcess | undefined;
 

@@ -119,7 +119,7 @@ after(async () => {
 });
 
 /** walkd's log lines saying the app was idled. */
-const idles = (): number => f.walkdLog.join("").split("\n").filter((l) => l.includes('"msg":"app idle')).length;
+const idles = (): number => f.logEntries().filter((l) => String(l.msg).startsWith("app idle")).length;
 
 const machineState = async (id: string): Promise<string> => (await f.client.machine(id)).state;
 

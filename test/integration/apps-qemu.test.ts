@@ -3,10 +3,11 @@
 // H. Covers: 50 concurrent requests to a stopped app all succeed on one booted machine and show
 // the boot in their timing headers; the idle app stops and wakes again; a deploy of a new image
 // to a stopped app is served by the next request; unknown host 404; a crashing workload 502 with
-// its console in walkd's log; a never-listening app 503 after the wake budget; suspend and resume;
-// an app on two machines (max_machines = 2, soft = 1): slow concurrent requests boot the second
-// machine, both serve, and idle stops the extra one while min_machines keeps one. Traffic stays in
-// H. Setup and clean-up: apps-qemu-fixture.ts.
+// its console in walkd's log; a never-listening app 503 after the wake budget; suspend and resume
+// (the resumed guest refreshed before it serves); an app on two machines (max_machines = 2,
+// soft = 1): slow concurrent requests boot the second machine, both serve, and idle stops the
+// extra one while min_machines keeps one. Traffic stays in H. Setup and clean-up:
+// apps-qemu-fixture.ts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { AppsQemu, appToml as toml, until } from "./apps-qemu-fixture.js";
@@ -115,6 +116,11 @@ test("autostop = suspend: a counter in guest memory survives sleep and wake (QEM
   assert.equal(woke!.status, 200, woke!.body);
   assert.equal(woke!.body, "4", "the in-memory counter survived the suspend");
   assert.match(woke!.wake ?? "", /^resume;dur=/);
+  // The request was forwarded only after the restored guest confirmed its clock and entropy refresh.
+  assert.ok(
+    f.logEntries().some((l) => l.msg === "restored guest: clock set and entropy reseeded" && l.machine === m),
+    "walkd logged the refresh of the restored guest",
+  );
 
   await until("suspended again", async () => (await f.client.app("ctr")).machines[0]?.snapshot_generation === 1);
   const redeploy = await f.client.deploy({ config: toml("ctr", f.images.counter!, cfg.replace("idle_timeout = 2", "idle_timeout = 3")) });

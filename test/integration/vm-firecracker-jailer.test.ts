@@ -111,6 +111,7 @@ test("a jailed VM: jailer command, hard-linked chroot, in-jail paths, unprivileg
     mem_backend: { backend_type: "File", backend_path: "/snapshot/memory" },
     resume_vm: true,
     vsock_override: { uds_path: "/run/agent.sock" },
+    clock_realtime: true,
   });
   assert.equal(restored.state, "running");
   const attached = await new FirecrackerDriver(f.config).attach(f.spec, restored.record!);

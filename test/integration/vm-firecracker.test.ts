@@ -83,12 +83,15 @@ test("every request builder yields a method, path and body the published spec ac
     requests.putDrive({ drive_id: "vdc", path_on_host: "/s", is_root_device: false, is_read_only: false }),
     requests.putNetworkInterface({ iface_id: "eth0", host_dev_name: "wk1", guest_mac: "06:00:ac:10:00:02" }),
     requests.putVsock({ guest_cid: requests.GUEST_CID, uds_path: "/v.sock" }),
+    requests.putEntropy({}),
+    requests.putEntropy({ rate_limiter: { bandwidth: { size: 65536, refill_time: 1000 } } }),
     ...(["InstanceStart", "SendCtrlAltDel", "FlushMetrics"] as const).map((a) => requests.action(a)),
     requests.patchVm("Paused"),
     requests.patchVm("Resumed"),
     requests.createSnapshot({ snapshot_type: "Full", snapshot_path: "/s", mem_file_path: "/m" }),
     requests.loadSnapshot({ snapshot_path: "/s", mem_backend: { backend_type: "File", backend_path: "/m" }, resume_vm: true }),
     requests.loadSnapshot({ snapshot_path: "/s", mem_backend: { backend_type: "File", backend_path: "/m" }, resume_vm: false, vsock_override: { uds_path: "/v" } }),
+    requests.loadSnapshot({ snapshot_path: "/s", mem_backend: { backend_type: "File", backend_path: "/m" }, resume_vm: true, clock_realtime: true }),
   ];
   for (const r of all) {
     const found = spec.find(r.method, r.path);
@@ -117,6 +120,7 @@ test("start configures Firecracker in order with spec-valid bodies, boots, and s
       { method: "PUT", path: "/drives/vdc", body: { drive_id: "vdc", path_on_host: join(f.dir, "state.ext4"), is_root_device: false, is_read_only: false }, status: 204 },
       { method: "PUT", path: "/network-interfaces/eth0", body: { iface_id: "eth0", host_dev_name: "wk0123456789ab", guest_mac: "06:00:ac:10:00:02" }, status: 204 },
       { method: "PUT", path: "/vsock", body: { guest_cid: 3, uds_path: f.spec.agentChannel }, status: 204 },
+      { method: "PUT", path: "/entropy", body: { rate_limiter: { bandwidth: { size: 65536, refill_time: 1000 } } }, status: 204 },
       { method: "PUT", path: "/actions", body: { action_type: "InstanceStart" }, status: 204 },
     ],
   );
@@ -146,7 +150,7 @@ test("a machine without network or agent channel sends neither request", async (
   const vm = f.driver.create(f.spec);
   await vm.start();
   const paths = (await f.standin.requests()).map((r) => r.path);
-  assert.deepEqual(paths, ["/logger", "/metrics", "/machine-config", "/boot-source", "/drives/vda", "/drives/vdb", "/drives/vdc", "/actions"]);
+  assert.deepEqual(paths, ["/logger", "/metrics", "/machine-config", "/boot-source", "/drives/vda", "/drives/vdb", "/drives/vdc", "/entropy", "/actions"]);
   assert.equal(vm.agentSocketPath, undefined);
   await vm.kill();
 });
@@ -377,7 +381,7 @@ test("a second start on a live socket is refused without disturbing the running 
   assert.ok(await isSameProcessAlive(vm.record!.pid, vm.record!.startTime));
 });
 
-test("snapshot pauses and writes a full snapshot; a new VMM restores it with only logger and metrics before the load", async (t) => {
+test("snapshot pauses and writes a full snapshot; a new VMM restores it with only logger and metrics before the load, advancing the guest's clock", async (t) => {
   const f = await fixture(t);
   const vm = f.driver.create(f.spec);
   await vm.start();
@@ -398,7 +402,7 @@ test("snapshot pauses and writes a full snapshot; a new VMM restores it with onl
   assert.equal(restored.state, "running");
   const sent = (await f.standin.requests()).slice(before);
   assert.deepEqual(sent.map((r) => r.path), ["/logger", "/metrics", "/snapshot/load"]);
-  assert.deepEqual(sent[2]!.body, { snapshot_path: files.statePath, mem_backend: { backend_type: "File", backend_path: files.memoryPath }, resume_vm: true, vsock_override: { uds_path: f.spec.agentChannel } });
+  assert.deepEqual(sent[2]!.body, { snapshot_path: files.statePath, mem_backend: { backend_type: "File", backend_path: files.memoryPath }, resume_vm: true, vsock_override: { uds_path: f.spec.agentChannel }, clock_realtime: true });
   assert.equal(((await new FirecrackerApiClient(restored.record!.controlSocket, 2000).send(requests.describeInstance())) as requests.InstanceInfo).state, "Running");
   await restored.pause();
   await restored.resume();

@@ -1,5 +1,6 @@
 /* unit: host-side tests of the init's pure parts: the walk.* parameter parser, user lookup
- * against fixture /etc files, and contract decoding cases the golden files do not cover.
+ * against fixture /etc files, contract decoding cases the golden files do not cover, and the
+ * agent channel's command reader (framing, strict parsing, every malformed form).
  * Usage: unit-tests FIXTURES_DIR. Prints one line per failure; exit status 1 if any failed. */
 #include <arpa/inet.h>
 #include <signal.h>
@@ -163,6 +164,127 @@ static void test_contract(void)
 	CHECK(contract_decode_argv(one, 1, &v, err) < 0 && strstr(err, "walk-argv-v1"));
 }
 
+/* Feeds a whole stream in chunks of `chunk` bytes; returns how many commands it yielded. */
+static size_t feed(const char *data, size_t n, size_t chunk, struct command *out, size_t max)
+{
+	struct cmd_reader r = { 0 };
+	size_t got = 0;
+	for (size_t at = 0; at < n;) {
+		size_t len = n - at < chunk ? n - at : chunk;
+		while (len > 0) {
+			struct command c;
+			size_t used = command_next(&r, data + at, len, &c);
+			CHECK(used >= 1 && used <= len);
+			at += used;
+			len -= used;
+			if (c.kind != CMD_NONE && got < max)
+				out[got++] = c;
+		}
+	}
+	return got;
+}
+
+/* The single command of a stream that holds exactly one line. */
+static struct command one(const char *data, size_t n)
+{
+	struct command c[2];
+	memset(c, 0, sizeof c);
+	CHECK(feed(data, n, n, c, 2) == 1);
+	return c[0];
+}
+
+static int rejected(const char *data, size_t n, const char *why)
+{
+	struct command c = one(data, n);
+	int ok = c.kind == CMD_INVALID && strcmp(c.error, why) == 0;
+	if (!ok)
+		fprintf(stderr, "not rejected as \"%s\": %.*s", why, (int)n, data);
+	return ok;
+}
+
+static void test_commands(void)
+{
+	char seed[2 * 64 + 1], line[2 * CMD_LINE_MAX];
+	for (int i = 0; i < 64; i++)
+		snprintf(seed + 2 * i, 3, "%02x", (unsigned)(i * 37 + 5) & 0xff);
+
+	CHECK(one("stop\n", 5).kind == CMD_STOP);
+	int n = snprintf(line, sizeof line, "refresh 1717171717.000000042 %s\n", seed);
+	struct command c = one(line, (size_t)n);
+	CHECK(c.kind == CMD_REFRESH && c.time.tv_sec == 1717171717 && c.time.tv_nsec == 42);
+	CHECK(c.seed_len == 64 && c.seed[0] == 5 && c.seed[1] == 42 && c.seed[63] == (unsigned char)(63 * 37 + 5));
+
+	/* Any chunking of one stream yields the same commands, in order. */
+	char stream[3 * CMD_LINE_MAX];
+	n = snprintf(stream, sizeof stream, "stop\nrefresh 9999999999.999999999 %s\nbogus\n", seed);
+	for (size_t chunk = 1; chunk <= (size_t)n; chunk += 7) {
+		struct command got[4];
+		CHECK(feed(stream, (size_t)n, chunk, got, 4) == 3);
+		CHECK(got[0].kind == CMD_STOP);
+		CHECK(got[1].kind == CMD_REFRESH && got[1].time.tv_sec == 9999999999LL && got[1].time.tv_nsec == 999999999);
+		CHECK(got[2].kind == CMD_INVALID && strcmp(got[2].error, "unknown command") == 0);
+	}
+
+	/* Seed bounds: 32 and 128 bytes are accepted. */
+	char as[2 * SEED_MAX_BYTES + 3];
+	memset(as, 'a', sizeof as - 1);
+	as[sizeof as - 1] = '\0';
+	n = snprintf(line, sizeof line, "refresh 1.000000000 %.64s\n", as);
+	CHECK(one(line, (size_t)n).kind == CMD_REFRESH && one(line, (size_t)n).seed_len == SEED_MIN_BYTES);
+	n = snprintf(line, sizeof line, "refresh 1.000000000 %.256s\n", as);
+	CHECK(one(line, (size_t)n).kind == CMD_REFRESH && one(line, (size_t)n).seed[127] == 0xaa);
+
+	static const char *const unknown[] = { "\n", "STOP\n", "stop \n", "stop\r\n", " stop\n", "refresh\n", "refreshx\n", "time 1.000000000\n" };
+	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+		CHECK(rejected(unknown[i], strlen(unknown[i]), "unknown command"));
+
+	static const char *const bad_time[] = {
+		"", "1", "1.", ".000000000", "0.000000000", "01.000000000", "12345678901.000000000", "1.00000000",
+		"1.0000000000", "-1.000000000", "+1.000000000", "1.00000000x", "1,000000000", "1.000000000.0",
+	};
+	for (size_t i = 0; i < sizeof bad_time / sizeof bad_time[0]; i++) {
+		n = snprintf(line, sizeof line, "refresh %s %s\n", bad_time[i], seed);
+		CHECK(rejected(line, (size_t)n, "malformed time"));
+	}
+	CHECK(rejected("refresh 1.000000000\n", 20, "malformed time")); /* no seed at all */
+
+	char bad_seed[8][2 * SEED_MAX_BYTES + 8];
+	snprintf(bad_seed[0], sizeof bad_seed[0], "%s", "");
+	snprintf(bad_seed[1], sizeof bad_seed[1], "%.62s", as);   /* 31 bytes */
+	snprintf(bad_seed[2], sizeof bad_seed[2], "%.258s", as);  /* 129 bytes */
+	snprintf(bad_seed[3], sizeof bad_seed[3], "%.65s", as);   /* odd */
+	snprintf(bad_seed[4], sizeof bad_seed[4], "%.63sA", as);  /* upper case */
+	snprintf(bad_seed[5], sizeof bad_seed[5], "%.63sg", as);  /* not hex */
+	snprintf(bad_seed[6], sizeof bad_seed[6], " %s", seed);   /* two spaces */
+	snprintf(bad_seed[7], sizeof bad_seed[7], "%s ", seed);   /* trailing space */
+	for (size_t i = 0; i < 8; i++) {
+		n = snprintf(line, sizeof line, "refresh 1.000000000 %s\n", bad_seed[i]);
+		CHECK(rejected(line, (size_t)n, "malformed seed"));
+	}
+	n = snprintf(line, sizeof line, "refresh 1.000000000 %s\n", seed);
+	line[n - 10] = '\0'; /* a NUL inside the seed */
+	CHECK(rejected(line, (size_t)n, "malformed seed"));
+
+	/* An overlong line is dropped whole, however it is chunked, and the next line still parses. */
+	char flood[4 * CMD_LINE_MAX];
+	memset(flood, 's', sizeof flood);
+	memcpy(flood + sizeof flood - 9, "\nstop\nst", 8); /* ends inside an unfinished line */
+	for (size_t chunk = 1; chunk <= sizeof flood; chunk += 97) {
+		struct command got[3];
+		CHECK(feed(flood, sizeof flood - 1, chunk, got, 3) == 2);
+		CHECK(got[0].kind == CMD_INVALID && strcmp(got[0].error, "line too long") == 0);
+		CHECK(got[1].kind == CMD_STOP);
+	}
+	/* Exactly CMD_LINE_MAX bytes is still a line; one more is not. */
+	char edge[CMD_LINE_MAX + 2];
+	memset(edge, 'x', sizeof edge);
+	edge[CMD_LINE_MAX] = '\n';
+	CHECK(rejected(edge, CMD_LINE_MAX + 1, "unknown command"));
+	edge[CMD_LINE_MAX] = 'x';
+	edge[CMD_LINE_MAX + 1] = '\n';
+	CHECK(rejected(edge, CMD_LINE_MAX + 2, "line too long"));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -174,6 +296,7 @@ int main(int argc, char **argv)
 	test_params();
 	test_user();
 	test_contract();
+	test_commands();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }

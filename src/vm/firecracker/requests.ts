@@ -42,6 +42,14 @@ export interface VsockBody {
   guest_cid: number;
   uds_path: string;
 }
+export interface TokenBucketBody {
+  size: number;
+  refill_time: number;
+  one_time_burst?: number;
+}
+export interface EntropyBody {
+  rate_limiter?: { bandwidth?: TokenBucketBody; ops?: TokenBucketBody };
+}
 export type ActionType = "InstanceStart" | "SendCtrlAltDel" | "FlushMetrics";
 export interface SnapshotCreateBody {
   snapshot_type: "Full" | "Diff";
@@ -53,6 +61,8 @@ export interface SnapshotLoadBody {
   mem_backend: { backend_type: "File"; backend_path: string };
   resume_vm: boolean;
   vsock_override?: { uds_path: string };
+  /** x86_64: advance kvm-clock by the wall-clock time since the snapshot (host Linux >= 5.16). */
+  clock_realtime?: boolean;
 }
 
 /** GET / (describeInstance). */
@@ -83,6 +93,7 @@ export const putNetworkInterface = (b: NetworkInterfaceBody): ApiRequest => ({
   body: { ...b },
 });
 export const putVsock = (b: VsockBody): ApiRequest => ({ method: "PUT", path: "/vsock", body: { ...b } });
+export const putEntropy = (b: EntropyBody): ApiRequest => ({ method: "PUT", path: "/entropy", body: { ...b } });
 export const action = (action_type: ActionType): ApiRequest => ({ method: "PUT", path: "/actions", body: { action_type } });
 export const patchVm = (state: "Paused" | "Resumed"): ApiRequest => ({ method: "PATCH", path: "/vm", body: { state } });
 export const createSnapshot = (b: SnapshotCreateBody): ApiRequest => ({ method: "PUT", path: "/snapshot/create", body: { ...b } });

@@ -58,6 +58,7 @@ export class StandinVmm {
   private readonly drives = new Map<string, Drive>();
   private readonly ifaces = new Map<string, Body>();
   private vsock: { body: Body; server: net.Server } | undefined;
+  private entropy: Body | undefined;
   /** Anything but logger and metrics configured: a snapshot can no longer be loaded. */
   private configuredBootResources = false;
 
@@ -101,6 +102,10 @@ export class StandinVmm {
         return this.putIface(params.iface_id!, b);
       case "putGuestVsock":
         return this.putVsock(b);
+      case "putEntropyDevice":
+        this.entropy = b;
+        this.configuredBootResources = true;
+        return this.noContent();
       case "createSyncAction":
         return this.action(text(b.action_type));
       case "patchVm":
@@ -246,7 +251,7 @@ export class StandinVmm {
 
   private createSnapshot(b: Body): Reply {
     if (this.state !== "Paused") throw new Fault(400, "Cannot create a snapshot: the microVM is not paused.");
-    const config = { magic: SNAPSHOT_MAGIC, machine: this.machine, drives: [...this.drives.values()], ifaces: [...this.ifaces.values()], vsock: this.vsock?.body };
+    const config = { magic: SNAPSHOT_MAGIC, machine: this.machine, drives: [...this.drives.values()], ifaces: [...this.ifaces.values()], vsock: this.vsock?.body, entropy: this.entropy };
     writeFileSync(this.host(text(b.snapshot_path)), JSON.stringify(config));
     writeFileSync(this.host(text(b.mem_file_path)), Buffer.alloc(4096));
     return this.noContent();
@@ -258,7 +263,7 @@ export class StandinVmm {
     if ((b.mem_file_path === undefined) === (backend === undefined)) throw new Fault(400, "Exactly one of mem_file_path or mem_backend must be given.");
     const memPath = text(b.mem_file_path ?? backend!.backend_path);
     // From here on, failures end the process, as in Firecracker.
-    let saved: { magic?: string; machine: Body; drives: Drive[]; ifaces: Body[]; vsock?: Body };
+    let saved: { magic?: string; machine: Body; drives: Drive[]; ifaces: Body[]; vsock?: Body; entropy?: Body };
     try {
       mustOpen(this.host(memPath), constants.R_OK, "Cannot open the memory file");
       saved = JSON.parse(readFileSync(this.host(text(b.snapshot_path)), "utf8")) as typeof saved;
@@ -270,6 +275,7 @@ export class StandinVmm {
     this.machine = saved.machine;
     for (const d of saved.drives) this.drives.set(d.drive_id, d);
     for (const i of saved.ifaces) this.ifaces.set(text(i.iface_id), i);
+    this.entropy = saved.entropy;
     if (saved.vsock) {
       const override = b.vsock_override as Body | undefined;
       const udsPath = text(override?.uds_path ?? saved.vsock.uds_path);
