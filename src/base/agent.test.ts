@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWalkError } from "../lib/errors.js";
 import { AgentChannel } from "./agent.js";
+import { rejectsWith } from "../../test/harness/assert.js";
 
 /** A client connection, with everything the host sends it and a promise of its close. */
 async function guest(path: string): Promise<{ sock: Socket; got: () => string; closed: Promise<void> }> {
@@ -126,14 +127,6 @@ async function refreshingGuest(path: string, answer: string | undefined): Promis
   });
   return { sock: g.sock, commands };
 }
-
-const rejectsWith = (p: Promise<unknown>, code: string, message: RegExp): Promise<void> =>
-  assert.rejects(p, (e: unknown) => {
-    assert.ok(isWalkError(e), String(e));
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
 
 test("refresh sends the host's time and 64 fresh random bytes and resolves on the init's confirmation", async () => {
   await withChannel(async (agent, path) => {

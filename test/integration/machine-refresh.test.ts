@@ -13,7 +13,6 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
-import { isWalkError } from "../../src/lib/index.js";
 import { loadConfig } from "../../src/daemon/config.js";
 import { daemonPaths } from "../../src/daemon/paths.js";
 import { IdempotencyRepository, ImageRepository, JobRepository, MachineRepository, openDatabase } from "../../src/store/index.js";
@@ -23,6 +22,7 @@ import { MachineService, machinePaths } from "../../src/machine/index.js";
 import { type VmBackend, type VmDriver, type VmExit, type VmHandle, type VmRecord, type VmState } from "../../src/vm/index.js";
 import { QemuDriver } from "../../src/vm/qemu/index.js";
 import { machineFixture, type MachineFixture } from "./machine-fixture.js";
+import { rejectsWith } from "../harness/assert.js";
 
 const COUNTER = '#!/bin/sh\ni=0\nwhile :; do i=$((i+1)); echo "n=$i t=$(date +%s)"; sleep 0.5; done\n';
 
@@ -68,14 +68,6 @@ async function inProcess(t: TestContext, f: MachineFixture, drivers: Partial<Rec
   });
   return it;
 }
-
-const rejectsWith = (p: Promise<unknown>, code: string, message: RegExp): Promise<void> =>
-  assert.rejects(p, (e: unknown) => {
-    assert.ok(isWalkError(e), String(e));
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
 
 async function consoleOf(machines: MachineService, id: string): Promise<string> {
   let out = "";
