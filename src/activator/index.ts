@@ -6,3 +6,4 @@ export type { ActivatorMetricsSnapshot, AppMetricsSnapshot, HistogramSnapshot, I
 export { HISTOGRAM_BOUNDS_MS } from "./metrics.js";
 export { DEFAULT_APP_LIMITS, DEFAULT_UPSTREAM_TIMEOUTS, type AppBackend, type AppLimits, type AppRoute, type BackendTarget, type HealthCheck, type StartingPageOptions, type UpstreamTimeouts, type WakeKind, type WakeResult } from "./types.js";
 export { canonicalHostname, hostFromHeader, isDnsLabel } from "./hostname.js";
+export { isReady } from "./readiness.js";

@@ -39,7 +39,8 @@ function httpHealthy(t: BackendTarget, path: string, timeoutMs: number): Promise
   });
 }
 
-async function once(t: BackendTarget, check: HealthCheck | undefined): Promise<boolean> {
+/** One probe: the port accepts and, if configured, the health check passes (each bounded by its timeout). */
+export async function isReady(t: BackendTarget, check: HealthCheck | undefined): Promise<boolean> {
   if (!(await tcpAccepts(t))) return false;
   if (check === undefined || check.type === "tcp") return true;
   return httpHealthy(t, check.path, check.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS);
@@ -62,7 +63,7 @@ export async function waitReady(t: BackendTarget, check: HealthCheck | undefined
     let delay = FIRST_RETRY_MS;
     for (;;) {
       stop.signal.throwIfAborted();
-      if (await once(t, check)) return;
+      if (await isReady(t, check)) return;
       await sleep(delay, stop.signal);
       delay = Math.min(delay * 2, MAX_RETRY_MS);
     }

@@ -4,10 +4,10 @@
 // the per-slot steps of a rollout (replace, start, remove). It must not proxy or probe readiness
 // for traffic: the activator does both (the one probe here gates whether a snapshot is worth
 // taking). It does not decide how many machines run: the activator's placement and minRunning do.
-import { connect } from "node:net";
 import { WalkError, asWalkError, type Logger } from "../lib/index.js";
-import type { AppBackend, WakeResult } from "../activator/index.js";
+import { isReady, type AppBackend, type WakeResult } from "../activator/index.js";
 import type { AppMachineView, AppMachines } from "./machines.js";
+import type { ServiceSpec } from "./spec.js";
 import type { AppRecord, AppRepository } from "./store.js";
 
 /** Lines of the machine's console written to walkd's log when a wake fails. */
@@ -16,8 +16,6 @@ const LAST_LOG_LINES = 20;
 const LAST_LOG_BYTES = 64 * 1024;
 /** `wait` needs a bound; far beyond any machine's run, and a spurious end only costs a no-op wake. */
 const ENDED_WAIT_MS = 7 * 86400_000;
-/** Connect timeout of the readiness probe before a snapshot. */
-const READY_PROBE_MS = 2000;
 
 export interface AppSlotDeps {
   repo: AppRepository;
@@ -204,7 +202,10 @@ export class AppSlot {
       const svc = rec.spec.services[index] ?? rec.spec.services[0]!;
       if (svc.autostop === false) return;
       this.watch?.ac.abort();
-      if (svc.autostop === "suspend" && s.generation === rec.generation && (await this.accepting(s.machineId, svc.internalPort))) {
+      const suspend = svc.autostop === "suspend" && s.generation === rec.generation;
+      if (suspend && !(await this.ready(s.machineId, svc))) {
+        this.deps.log.warn({ app: this.app, slot: this.slot, machine: s.machineId }, "the idle machine does not pass its readiness check: stopping it rather than snapshotting it");
+      } else if (suspend) {
         try {
           await this.deps.machines.suspend(s.machineId);
           this.deps.repo.setSlotSnapshot(this.app, this.slot, rec.generation);
@@ -232,21 +233,14 @@ export class AppSlot {
     return promise;
   }
 
-  /** Readiness gate of a snapshot: only a machine whose port accepts is worth restoring into. */
-  private async accepting(id: string, port: number): Promise<boolean> {
+  /**
+   * Readiness gate of a snapshot: only a machine whose port accepts, and whose health check passes
+   * when the service has one, is worth restoring into (a restore then wakes straight into a ready app).
+   */
+  private async ready(id: string, svc: ServiceSpec): Promise<boolean> {
     const m = this.inspect(id);
     if (m === undefined || m.state !== "started" || m.net === null) return false;
-    const ip = m.net.ip;
-    return new Promise<boolean>((resolve) => {
-      const s = connect({ host: ip, port, timeout: READY_PROBE_MS });
-      const done = (ok: boolean): void => {
-        s.destroy();
-        resolve(ok);
-      };
-      s.once("connect", () => done(true));
-      s.once("timeout", () => done(false));
-      s.once("error", () => done(false));
-    });
+    return isReady({ host: m.net.ip, port: svc.internalPort }, svc.healthCheck ?? undefined);
   }
 
   private record(): AppRecord {

@@ -128,6 +128,20 @@ test("apps: autostop = suspend keeps the workload's state across sleep and wake 
   assert.equal(machines.restores, 1, "the old snapshot was never restored");
 });
 
+test("apps: autostop = suspend takes no snapshot of a machine that fails its health check: it is stopped, and the next request boots", async (t) => {
+  const { apps, machines, toml, get, lines } = await setup(t);
+  await apps.deploy(toml("sick", "img:v1", `autostop = "suspend"\nidle_timeout = 1\nhealth_check = { type = "http", path = "/healthz" }`));
+  assert.equal((await get("sick.localhost", "/count")).body, "v1 1");
+  assert.equal((await get("sick.localhost", "/sicken")).status, 200);
+  await eventually("the idle app is stopped", () => machines.stops === 1, 10_000);
+  assert.equal(machines.suspends, 0, "no snapshot of an app that would wake unhealthy");
+  assert.equal(apps.inspect("sick").machines[0]!.snapshotGeneration, null);
+  assert.ok(lines.some((l) => String(l.msg).startsWith("the idle machine does not pass its readiness check")));
+  const woke = await get("sick.localhost", "/count");
+  assert.equal(woke.body, "v1 1", "a boot: fresh state");
+  assert.match(String(woke.headers["x-walk-wake"]), /^boot;/);
+});
+
 test("apps: a redeploy whose new machine fails to start keeps the previous machine serving and leaves no failed machine behind", async (t) => {
   const { apps, machines, toml, get } = await setup(t);
   await apps.deploy(toml("web", "img:v1", "autostop = false"));

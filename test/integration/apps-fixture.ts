@@ -3,7 +3,8 @@
 // start() after a short "boot"; suspend() keeps the workload's counter for a restore. What it
 // serves comes from its image reference:
 //   img:<text>     answers every request with <text> (and counts: GET /count increments); GET /name
-//                  answers the machine's name; GET /hold waits for release() (see `held`); its
+//                  answers the machine's name; GET /hold waits for release() (see `held`); GET
+//                  /healthz answers 200 until GET /sicken (then 503, until the next start); its
 //                  console says "<text> on <name>"
 //   crash:<text>   prints <text> on its console and ends at once without listening
 //   never          runs, but never listens
@@ -32,6 +33,8 @@ interface FakeMachine {
   /** The workload's in-memory state: kept by suspend and restore, lost by stop and start. */
   count: number;
   snapshot: number | undefined;
+  /** Whether GET /healthz answers 200; GET /sicken makes it answer 503 until the next start. */
+  healthy: boolean;
 }
 
 export class FakeMachines implements AppMachines {
@@ -60,7 +63,7 @@ export class FakeMachines implements AppMachines {
   async create(req: AppMachineRequest): Promise<AppMachineView> {
     this.creates++;
     const id = (this.next++).toString(16).padStart(32, "0");
-    const m: FakeMachine = { view: { id, name: req.name, state: "created", net: { ip: `127.0.0.${this.next}` }, last_error: null }, req, server: undefined, console: [], port: this.port, count: 0, snapshot: undefined };
+    const m: FakeMachine = { view: { id, name: req.name, state: "created", net: { ip: `127.0.0.${this.next}` }, last_error: null }, req, server: undefined, console: [], port: this.port, count: 0, snapshot: undefined, healthy: true };
     this.machines.set(id, m);
     return req.start ? this.start(id) : { ...m.view };
   }
@@ -82,6 +85,7 @@ export class FakeMachines implements AppMachines {
       m.count = 0;
     }
     m.snapshot = undefined;
+    m.healthy = true;
     m.view.state = "started";
     await new Promise((r) => setTimeout(r, this.bootMs));
     const image = m.req.image;
@@ -94,6 +98,8 @@ export class FakeMachines implements AppMachines {
       const s = createServer((req, res) => {
         if (req.url === "/hold") return void this.held.push({ machine: m.view.name, release: () => res.end(`${text} ${m.view.name}`) });
         if (req.url === "/name") return void res.end(m.view.name);
+        if (req.url === "/sicken") m.healthy = false;
+        if (req.url === "/healthz" && !m.healthy) return void res.writeHead(503).end("unhealthy");
         if (req.url === "/count") m.count++;
         res.end(`${text} ${m.count}`);
       });
