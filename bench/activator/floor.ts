@@ -1,7 +1,7 @@
-// The node:http floor for the warm-path comparison: the smallest correct-enough proxy node can be
-// (keep-alive agent, pipe both ways, headers passed as they are; no routing, no rewriting, no
-// accounting). Its distance to nginx is node's HTTP stack; the activator's distance to it is the
-// activator's own cost. Benchmark use only.
+// A node:http reference proxy for the warm-path comparison: the smallest correct-enough proxy
+// node's own HTTP stack makes (keep-alive agent, pipe both ways, headers passed as they are; no
+// routing, no rewriting, no accounting). The activator speaks HTTP/1.1 on raw sockets instead;
+// this row shows what that buys. Benchmark use only.
 import { Agent, createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 

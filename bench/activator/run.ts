@@ -3,7 +3,7 @@
 // requests/s and p50/p99 latency per proxy, median of --runs alternating runs, and the ratios
 // against the goals (>= 0.6x nginx throughput, <= 1.5x its p99). nginx gets --nginx-workers
 // workers (default 1: the activator is one node thread). A bare node:http proxy runs too, as
-// the floor of what node's HTTP stack allows (see floor.ts). Then the cold path on real QEMU
+// the reference for what node's own HTTP stack allows (see floor.ts). Then the cold path on real QEMU
 // machines (see cold.ts): time to first byte of --cold-runs boots and resumes, medians and
 // resume/boot (--cold-runs 0 skips it).
 //   node dist/bench/activator/run.js [--seconds 5] [--connections 32] [--runs 3] [--nginx-workers 1] [--cold-runs 5]
@@ -75,12 +75,12 @@ async function main(): Promise<void> {
   console.log(`warm path, ${connections} connections, ${seconds} s x ${runs} runs (median), nginx workers ${nginxWorkers}:`);
   console.log(`  activator  ${fmt(a)}`);
   console.log(`  nginx      ${fmt(n)}`);
-  console.log(`  node floor ${fmt(f)}   (bare node:http pipe proxy)`);
+  console.log(`  node:http  ${fmt(f)}   (a bare node:http pipe proxy, for reference)`);
   const tput = a.rps / n.rps;
   const p99 = a.p99Ms / n.p99Ms;
   console.log(`  throughput ratio ${tput.toFixed(2)}x (goal >= 0.60x) ${tput >= 0.6 ? "met" : "NOT met"}`);
   console.log(`  p99 ratio        ${p99.toFixed(2)}x (goal <= 1.50x) ${p99 <= 1.5 ? "met" : "NOT met"}`);
-  console.log(`  activator / node floor: throughput ${(a.rps / f.rps).toFixed(2)}x, p99 ${(a.p99Ms / f.p99Ms).toFixed(2)}x`);
+  console.log(`  activator / node:http proxy: throughput ${(a.rps / f.rps).toFixed(2)}x, p99 ${(a.p99Ms / f.p99Ms).toFixed(2)}x`);
   if (errors > 0) console.log(`  errors (non-2xx or socket): ${errors}`);
 
   if (coldRuns > 0) {
