@@ -1,5 +1,6 @@
-// Builds the quick start's demo image offline: Debian's busybox-static as a one-layer OCI image,
-// written as an OCI layout at the path given (tag "demo"). Usage: node dist/scripts/demo-image.js DIR
+// Builds the quick start's demo images offline: Debian's busybox-static as a one-layer OCI image,
+// written as an OCI layout at the path given: tag "demo" prints a greeting, tag "web" serves one
+// over HTTP on port 8080 (the quick start's app). Usage: node dist/scripts/demo-image.js DIR
 import { readFile } from "node:fs/promises";
 import { buildImage, writeOciLayout, type TarEntry } from "../test/fixtures/images.js";
 
@@ -24,15 +25,16 @@ const entries: TarEntry[] = [
   { type: "dir", path: "home/walker", mode: 0o755, uid: 1000, gid: 1000 },
   { type: "dir", path: "tmp", mode: 0o1777 },
 ];
-const image = await buildImage({
-  layers: [{ entries, compression: "gzip" }],
-  config: {
-    Entrypoint: ["/bin/sh", "-c"],
-    Cmd: ["echo \"hello from walk.io: $(uname -sr) as $(id -un) in $PWD\""],
-    Env: ["PATH=/bin", "GREETING=hello"],
-    WorkingDir: "/home/walker",
-    User: "walker",
-  },
+const config = { Entrypoint: ["/bin/sh", "-c"], Env: ["PATH=/bin", "GREETING=hello"], WorkingDir: "/home/walker", User: "walker" };
+const layers = [{ entries, compression: "gzip" as const }];
+const image = await buildImage({ layers, config: { ...config, Cmd: ["echo \"hello from walk.io: $(uname -sr) as $(id -un) in $PWD\""] } });
+// The same layer, serving a page with busybox httpd on port 8080: the quick start's app.
+const web = await buildImage({
+  layers,
+  config: { ...config, Cmd: ["mkdir -p /tmp/www && echo \"hello from walk.io: $(uname -sr) in microVM $(hostname)\" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"] },
 });
-await writeOciLayout(dir, [{ image, tag: "demo" }]);
+await writeOciLayout(dir, [
+  { image, tag: "demo" },
+  { image: web, tag: "web" },
+]);
 process.stdout.write(`${image.digest}\n`);
