@@ -57,6 +57,7 @@ export function metricsText(doc: AppMetricsWire): string {
 
 export function metricsCommand(client: () => WalkClient): Command {
   return new Command("metrics")
+    .summary("Show the activator's live status and metrics of each service of an app")
     .description(
       "Show the activator's live status and metrics of each service of an app: state, load, requests, wakes, refusals by cause, and a line per instance (machine slot). " +
         "Wake and hold times are p50/p99 estimated from histogram buckets: each is the upper bound of the bucket the percentile falls in.",
