@@ -6,6 +6,7 @@ import { AppDiskResultSchema, BaseSchema, DoctorSchema, ErrorSchema, ImageDetail
 import { API_VERSION } from "./routes/system.js";
 import { MachineSchema } from "./machine-schemas.js";
 import { AppSchema } from "./app-schemas.js";
+import { HistogramSchema } from "./activator-schemas.js";
 import type { ApiServices } from "./services.js";
 
 interface RouteSchema {
@@ -18,7 +19,7 @@ interface RouteSchema {
   response?: Record<string, unknown>;
 }
 
-const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Doctor: DoctorSchema, Machine: MachineSchema, App: AppSchema };
+const COMPONENTS = { Error: ErrorSchema, Job: JobSchema, ImageSummary: ImageSummarySchema, ImageDetail: ImageDetailSchema, AppDiskResult: AppDiskResultSchema, Base: BaseSchema, Doctor: DoctorSchema, Machine: MachineSchema, App: AppSchema, Histogram: HistogramSchema };
 
 /** Plain JSON of a schema, with `$ref: "Name"` and embedded `$id` schemas pointed at components. */
 function toOpenApiSchema(schema: unknown): unknown {

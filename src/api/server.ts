@@ -15,6 +15,7 @@ import { baseRoutes } from "./routes/bases.js";
 import { doctorRoutes } from "./routes/doctor.js";
 import { machineRoutes } from "./routes/machines.js";
 import { appRoutes } from "./routes/apps.js";
+import { activatorRoutes } from "./routes/activator.js";
 import type { ApiServices } from "./services.js";
 
 
@@ -77,6 +78,7 @@ export async function buildApi(services: ApiServices, log: Logger, guards: ApiGu
   await app.register(doctorRoutes(services));
   await app.register(machineRoutes(services));
   await app.register(appRoutes(services));
+  await app.register(activatorRoutes(services));
   return app;
 }
 

@@ -27,6 +27,7 @@ export async function startApps(opts: { db: Db; machines: AppMachines; log: Logg
     // Only the default address may be missing: another walkd (or a test daemon) may hold it.
     if (config.configured || !isWalkError(err, "conflict")) throw err;
     log.warn({ err, listen: config.listen }, "the activator's default address is in use; apps are not served (set [activator] listen in walkd.toml)");
+    apps.withoutActivator(`walkd started without its activator (${err.message}); set [activator] listen in walkd.toml and restart walkd`);
     activator = null;
   }
   return {

@@ -5,5 +5,6 @@ export { type AppSpec, type ServiceSpec, type Autostop, type AppHealthCheck, MAX
 export { AppRepository, type AppRecord, type AppSlotRecord } from "./store.js";
 export { AppService, type AppServiceDeps, type AppView, type AppMachineInfo, type DeployResult, type RouteSink } from "./service.js";
 export { appRoutes as appActivatorRoutes } from "./routes.js";
+export type { ActivatorInfo, ServiceMetrics } from "./metrics.js";
 export { AppSlot, appMachineName } from "./backend.js";
 export type { AppMachines, AppMachineView, AppMachineRequest } from "./machines.js";

@@ -1,6 +1,7 @@
 // Apps: deploy (validate walk.toml, update the activator's routes, record the new generation, roll
-// it onto the app's machines), list, inspect, remove, logs, and the activator routes of every app.
-// It must not speak HTTP or proxy: the API translates, the activator serves.
+// it onto the app's machines), list, inspect, remove, logs, the activator routes of every app, and
+// what the activator reports about each. It must not speak HTTP or proxy: the API translates, the
+// activator serves.
 import { WalkError, type Logger } from "../lib/index.js";
 import type { AppRoute } from "../activator/index.js";
 import { parseWalkToml } from "./config.js";
@@ -8,13 +9,14 @@ import { isRunning } from "./backend.js";
 import { AppFleet } from "./fleet.js";
 import { consoles } from "./logs.js";
 import type { AppMachineView, AppMachines } from "./machines.js";
+import { activatorInfo, serviceMetrics, type ActivatorInfo, type ActivatorReadings, type ServiceMetrics } from "./metrics.js";
 import { rollOut, type Rollout, type RolloutSink } from "./rollout.js";
 import { appRoutes, checkNoClash } from "./routes.js";
 import type { AppSpec } from "./spec.js";
 import type { AppRecord, AppRepository, AppSlotRecord } from "./store.js";
 
-/** Where the routes go: the activator (absent in tests of the API alone). */
-export interface RouteSink extends RolloutSink {
+/** Where the routes go, and where their status and metrics come from: the activator (absent in tests of the API alone). */
+export interface RouteSink extends RolloutSink, ActivatorReadings {
   setRoutes(routes: readonly AppRoute[]): Promise<void>;
 }
 
@@ -48,6 +50,8 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export class AppService {
   private readonly fleets = new Map<string, AppFleet>();
   private sink: RouteSink | undefined;
+  /** Why there is no activator, for the reads that need one. */
+  private noActivator = "walkd runs without an activator";
 
   constructor(private readonly deps: AppServiceDeps) {}
 
@@ -63,6 +67,22 @@ export class AppService {
   async attach(sink: RouteSink): Promise<void> {
     this.sink = sink;
     await sink.setRoutes(this.routesFor(this.specs()));
+  }
+
+  /** walkd runs on without an activator: `why` is what the reads of its metrics answer. */
+  withoutActivator(why: string): void {
+    this.noActivator = why;
+  }
+
+  /** Per service of the app: its activator route, live status and metrics. */
+  metrics(name: string): ServiceMetrics[] {
+    const spec = this.record(name).spec;
+    return serviceMetrics(spec, this.activator());
+  }
+
+  /** The activator's address and the requests it could route to no app. */
+  activatorInfo(): ActivatorInfo {
+    return activatorInfo(this.activator());
   }
 
   /**
@@ -127,6 +147,11 @@ export class AppService {
     const rec = this.deps.repo.get(name);
     if (rec === undefined) throw new WalkError("not_found", `no app ${JSON.stringify(name)} (see \`walk apps ls\`)`, { details: { app: name } });
     return rec;
+  }
+
+  private activator(): ActivatorReadings {
+    if (this.sink === undefined) throw new WalkError("unavailable", `apps are not served: ${this.noActivator}`);
+    return this.sink;
   }
 
   private view(r: AppRecord): AppView {

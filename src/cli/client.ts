@@ -5,6 +5,7 @@ import { WalkError } from "../lib/index.js";
 import { isErrorCode } from "../api/errors.js";
 import type { CreateMachineRequest, MachineWire } from "../api/machine-schemas.js";
 import type { AppWire, DeployRequest, DeployResultWire } from "../api/app-schemas.js";
+import type { AppMetricsWire } from "../api/activator-schemas.js";
 import type { DoctorWire, BaseBuildRequest, BaseImportRequest, BaseWire, BuildRequest, ImageDetailWire, ImageSummaryWire, JobWire, LoginRequest, PruneResultWire, PullRequest, RemoveImageResultWire } from "../api/schemas.js";
 
 export const DEFAULT_SOCKET = "/run/walk/walkd.sock";
@@ -110,6 +111,10 @@ export class WalkClient {
   }
   removeApp(name: string): Promise<AppWire> {
     return this.json("DELETE", `/v1/apps/${encodeURIComponent(name)}`);
+  }
+  /** The activator's status and metrics of each service of the app. */
+  appMetrics(name: string): Promise<AppMetricsWire> {
+    return this.json("GET", `/v1/apps/${encodeURIComponent(name)}/metrics`);
   }
   /** The console of the app's machines (or of the machine of one slot); with follow, while they run. */
   async *appLogs(name: string, opts: { follow?: boolean; machine?: number } = {}): AsyncGenerator<Buffer> {

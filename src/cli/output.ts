@@ -6,13 +6,18 @@ export function printJson(value: unknown): void {
 
 /** Prints rows as columns separated by two spaces, headers first. */
 export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  process.stdout.write(tableLines(headers, rows).join("\n") + "\n");
+}
+
+/** The lines printTable prints. */
+export function tableLines(headers: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]): string =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd();
-  process.stdout.write([line(headers), ...rows.map(line)].join("\n") + "\n");
+  return [line(headers), ...rows.map(line)];
 }
 
 export function humanSize(bytes: number): string {

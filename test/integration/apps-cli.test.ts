@@ -1,12 +1,14 @@
-// `walk deploy` and `walk apps ls|inspect|rm|logs [--machine]` end to end: the real CLI binary and a real walkd
+// `walk deploy` and `walk apps ls|inspect|rm|logs [--machine]|metrics` end to end: the real CLI binary and a real walkd
 // (its MachineService, the /v1/apps API and the apps table). Apps here have min_machines = 0, so a
 // deploy only records them and nothing boots.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestDaemon } from "../harness/daemon.js";
 import { runCli } from "../harness/cli.js";
+import { fetchVia } from "../../src/activator/testing.js";
 import type { AppWire, DeployResultWire } from "../../src/api/app-schemas.js";
 
 test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad files are refused with nothing recorded", async (t) => {
@@ -67,4 +69,47 @@ test("walk deploy, apps ls/inspect/logs/rm, a redeploy bumps the generation, bad
   const gone = await walk("apps", "inspect", "shop");
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /no app "shop"/);
+});
+
+test("walk apps metrics: a block per service and a line per instance, --json prints the API's document, an unknown app is an error", async (t) => {
+  // The activator on a port of its own: the default one may belong to another walkd on this host.
+  const dir = await mkdtemp(join(tmpdir(), "walk-test-"));
+  const config = join(dir, "walkd.toml");
+  await writeFile(config, '[machines]\nnetwork = "none"\n[activator]\nlisten = "127.0.0.1:0"\n');
+  const d = await startTestDaemon({ dir, flags: { config } });
+  t.after(() => d.close());
+  const walk = (...args: string[]) => runCli(d.daemon.socketPath, args);
+  const file = join(dir, "walk.toml");
+  // An image walkd does not have, named by digest so that it is not pulled: every wake fails at once.
+  await writeFile(file, `name = "shop"\nimage = "sha256:${"0".repeat(64)}"\n[[services]]\ninternal_port = 8080\n`);
+  assert.equal((await walk("deploy", "-f", file)).code, 0);
+  const port = d.daemon.activatorAddress!.port;
+  assert.equal((await fetchVia(port, "shop.localhost")).status, 502, "the machine cannot be created");
+
+  const human = await walk("apps", "metrics", "shop");
+  assert.equal(human.code, 0, human.stderr);
+  const lines = human.stdout.split("\n");
+  assert.deepEqual(lines.slice(0, 9), [
+    "Route:      shop",
+    "State:      stopped (0 running, min 0, max 1)",
+    "Load:       0 in flight, 0 waiting, 0 open connections",
+    "Requests:   1",
+    "Wakes:      0 boot, 0 resume; 1 failed, 0 timed out",
+    "Idles:      0",
+    "Refusals:   wake_failed 1",
+    "Wake time:  boot -; resume -",
+    "Hold time:  -",
+  ]);
+  assert.match(lines[9]!, /^SLOT\s+STATE\s+TARGET\s+IN FLIGHT\s+OPEN\s+DRAINING\s+REQUESTS\s+BOOTS\s+RESUMES\s+FAILED\s+TIMED OUT\s+IDLES$/);
+  assert.match(lines[10]!, /^0\s+stopped\s+-\s+0\s+0\s+0\s+0\s+0\s+0\s+1\s+0\s+0$/);
+  assert.deepEqual(lines.slice(11), [""]);
+
+  const json = await walk("apps", "metrics", "shop", "--json");
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout), await d.client.appMetrics("shop"), "the API's document, unchanged");
+
+  const unknown = await walk("apps", "metrics", "nope");
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.stdout, "");
+  assert.equal(unknown.stderr, 'walk: no app "nope" (see `walk apps ls`)\n');
 });

@@ -1,4 +1,4 @@
-// `walk deploy [-f walk.toml]` and `walk apps ls|inspect|rm|logs`: the app commands. They only
+// `walk deploy [-f walk.toml]` and `walk apps ls|inspect|rm|logs|metrics`: the app commands. They only
 // read the file and call the API; walkd validates walk.toml and rolls it out onto the machines.
 import { Command } from "commander";
 import { readFile } from "node:fs/promises";
@@ -7,6 +7,7 @@ import { MAX_WALK_TOML_BYTES } from "../../apps/config.js";
 import type { AppWire } from "../../api/app-schemas.js";
 import type { WalkClient } from "../client.js";
 import { ago, printJson, printTable } from "../output.js";
+import { metricsCommand } from "./app-metrics.js";
 
 /** Machines running out of the app's max_machines, e.g. `1/3`. */
 function machinesText(a: AppWire): string {
@@ -83,5 +84,6 @@ export function appCommands(client: () => WalkClient): Command[] {
     .action(async (name: string, o: { follow?: boolean; machine?: number }) => {
       for await (const chunk of client().appLogs(name, { follow: o.follow === true, ...(o.machine !== undefined ? { machine: o.machine } : {}) })) process.stdout.write(chunk);
     });
+  apps.addCommand(metricsCommand(client));
   return [deploy, apps];
 }
