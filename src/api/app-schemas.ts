@@ -49,6 +49,7 @@ export const AppSchema = Type.Object(
     services: Type.Array(ServiceSchema),
     generation: Type.Integer({ description: "bumped by every deploy" }),
     machines: Type.Array(AppMachineSchema, { description: "the slots that have a machine (running or not), by slot; empty before the first wake" }),
+    unserved: Nullable(Type.String({ description: "why the activator does not route the app (e.g. its host port was taken when walkd started; redeploy once fixed), or null" })),
     created_at: Type.String(),
     updated_at: Type.String(),
   },

@@ -2,7 +2,7 @@
 // it onto the app's machines), list, inspect, remove, logs, the activator routes of every app, and
 // what the activator reports about each. It must not speak HTTP or proxy: the API translates, the
 // activator serves.
-import { WalkError, type Logger } from "../lib/index.js";
+import { WalkError, asWalkError, type Logger } from "../lib/index.js";
 import type { AppRoute } from "../activator/index.js";
 import { parseWalkToml } from "./config.js";
 import { isRunning } from "./backend.js";
@@ -37,6 +37,8 @@ export interface AppMachineInfo extends AppSlotRecord {
 /** An app with the name and state of each of its machines. */
 export interface AppView extends Omit<AppRecord, "machines"> {
   machines: AppMachineInfo[];
+  /** Why the activator does not route the app (its routes could not be applied at walkd's start), or null. */
+  unserved: string | null;
 }
 
 export interface DeployResult {
@@ -50,6 +52,8 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export class AppService {
   private readonly fleets = new Map<string, AppFleet>();
   private sink: RouteSink | undefined;
+  /** Apps whose routes could not be applied when walkd started, and why; a redeploy tries again. */
+  private readonly unserved = new Map<string, string>();
   /** Why there is no activator, for the reads that need one. */
   private noActivator = "walkd runs without an activator";
 
@@ -66,7 +70,25 @@ export class AppService {
   /** Connects the activator and gives it every app's routes (it then keeps min_machines running). */
   async attach(sink: RouteSink): Promise<void> {
     this.sink = sink;
-    await sink.setRoutes(this.routesFor(this.specs()));
+    const specs = this.specs();
+    try {
+      await sink.setRoutes(this.routesFor(specs));
+    } catch (err) {
+      // One app's host port taken by another program must not keep every other app offline:
+      // serve the apps whose routes apply, and say which do not and why.
+      const served: AppSpec[] = [];
+      for (const spec of specs) {
+        try {
+          await sink.setRoutes(this.routesFor([...served, spec]));
+          served.push(spec);
+        } catch (e) {
+          const why = asWalkError(e).message;
+          this.unserved.set(spec.name, why);
+          this.deps.log.error({ app: spec.name, err: why }, "app not served: its routes cannot be applied; fix the cause and redeploy it");
+        }
+      }
+      if (served.length === specs.length) throw err;
+    }
   }
 
   /** walkd runs on without an activator: `why` is what the reads of its metrics answer. */
@@ -96,9 +118,11 @@ export class AppService {
     return fleet.exclusive(async () => {
       const others = this.specs().filter((s) => s.name !== spec.name);
       checkNoClash(spec, others);
+      const routed = others.filter((s) => !this.unserved.has(s.name));
       const before = new Set((this.deps.repo.get(spec.name)?.machines ?? []).filter((m) => isRunning(this.machineInfo(m.machineId))).map((m) => m.slot));
       const app = await fleet.recording(async () => {
-        await this.sink?.setRoutes(this.routesFor([...others, spec]));
+        await this.sink?.setRoutes(this.routesFor([...routed, spec]));
+        this.unserved.delete(spec.name);
         return this.deps.repo.deploy(spec);
       });
       this.deps.log.info({ app: spec.name, generation: app.generation, image: spec.image }, "app deployed");
@@ -113,7 +137,8 @@ export class AppService {
     const fleet = this.fleet(name);
     await fleet.exclusive(async () => {
       const rec = this.record(name);
-      await this.sink?.setRoutes(this.routesFor(this.specs().filter((s) => s.name !== name)));
+      await this.sink?.setRoutes(this.routesFor(this.specs().filter((s) => s.name !== name && !this.unserved.has(s.name))));
+      this.unserved.delete(name);
       await fleet.removeAll(rec.machines.map((m) => m.slot));
       this.deps.repo.remove(name);
     });
@@ -155,7 +180,7 @@ export class AppService {
   }
 
   private view(r: AppRecord): AppView {
-    return { ...r, machines: r.machines.map((m) => ({ ...m, ...this.machineInfo(m.machineId) })) };
+    return { ...r, machines: r.machines.map((m) => ({ ...m, ...this.machineInfo(m.machineId) })), unserved: this.unserved.get(r.name) ?? null };
   }
 
   private machineInfo(id: string): { name: string; state: AppMachineView["state"] } {

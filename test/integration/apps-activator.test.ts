@@ -3,7 +3,8 @@
 // re-wake, a deploy that replaces a running machine, rm, and the failure pages (404, 502, 503).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually } from "../../src/activator/testing.js";
+import { createServer } from "node:http";
+import { eventually, fetchVia, unusedPort } from "../../src/activator/testing.js";
 import { isWalkError } from "../../src/lib/index.js";
 import { startApps as setup } from "./apps-fixture.js";
 
@@ -140,6 +141,27 @@ test("apps: autostop = suspend takes no snapshot of a machine that fails its hea
   const woke = await get("sick.localhost", "/count");
   assert.equal(woke.body, "v1 1", "a boot: fresh state");
   assert.match(String(woke.headers["x-walk-wake"]), /^boot;/);
+});
+
+test("apps: an app whose host port is taken when walkd starts is not served, and says why; the others are; a redeploy serves it once the port is free", async (t) => {
+  const { apps, toml, restart, lines } = await setup(t);
+  const port = await unusedPort();
+  await apps.deploy(toml("a", "img:va", `host_port = ${port}`));
+  await apps.deploy(toml("b", "img:vb"));
+  const squatter = createServer();
+  // walkd restarts while another program holds a's port.
+  const again = await restart(() => new Promise<void>((r) => squatter.listen(port, "127.0.0.1", r)));
+  await new Promise<void>((r) => squatter.close(() => r()));
+  assert.equal((await again.get("b.localhost")).body, "vb 0", "the other apps are served");
+  assert.equal((await again.get("a.localhost")).status, 404, "a is not routed at all");
+  assert.match(again.apps.inspect("a").unserved ?? "", new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+  assert.equal(again.apps.inspect("b").unserved, null);
+  assert.ok(lines.some((l) => l.app === "a" && String(l.msg).startsWith("app not served")), "walkd's log says which app and why");
+  await again.apps.deploy(toml("b", "img:vb2"), "b.toml"); // another app's deploy is not blocked by a
+  assert.notEqual(again.apps.inspect("a").unserved, null, "a stays unserved until it is redeployed");
+  await again.apps.deploy(toml("a", "img:va", `host_port = ${port}`));
+  assert.equal(again.apps.inspect("a").unserved, null);
+  assert.equal((await fetchVia(port, undefined)).body, "va 0", "served on its host port after the redeploy");
 });
 
 test("apps: a redeploy whose new machine fails to start keeps the previous machine serving and leaves no failed machine behind", async (t) => {

@@ -194,17 +194,37 @@ export async function startApps(t: TestContext, opts: { stopTimeoutMs?: number }
   const port = await unusedPort();
   const machines = new FakeMachines(port);
   const { log, lines } = captureLogger();
-  const apps = new AppService({ repo: new AppRepository(db), machines, log, stopTimeoutMs: opts.stopTimeoutMs ?? 100 });
-  const activator = await Activator.start({ logger: log, defaults: { cooldownMs: 0 } });
-  await apps.attach(activator);
+  const running: Array<{ apps: AppService; activator: Activator }> = [];
+  /** An AppService and its activator over the shared store and machines: one walkd's run. */
+  const serve = async () => {
+    const apps = new AppService({ repo: new AppRepository(db), machines, log, stopTimeoutMs: opts.stopTimeoutMs ?? 100 });
+    const activator = await Activator.start({ logger: log, defaults: { cooldownMs: 0 } });
+    running.push({ apps, activator });
+    await apps.attach(activator);
+    const get = (host: string, path = "/") => fetchVia(activator.address.port, host, { path });
+    return { apps, activator, get };
+  };
   t.after(async () => {
-    apps.close();
-    await activator.close();
+    for (const r of running) {
+      r.apps.close();
+      await r.activator.close();
+    }
     await machines.closeAll();
     db.close();
     await rm(dir, { recursive: true, force: true });
   });
+  const first = await serve();
   const toml = (name: string, image: string, extra = "", top = "") => `name = "${name}"\nimage = "${image}"\n${top}\n[[services]]\ninternal_port = ${port}\n${extra}\n`;
-  const get = (host: string, path = "/") => fetchVia(activator.address.port, host, { path });
-  return { apps, machines, activator, lines, toml, get, db };
+  /**
+   * walkd restarts: the running AppService and activator close, `meanwhile` runs, then new ones
+   * attach to the same store and machines.
+   */
+  const restart = async (meanwhile: () => Promise<void> = async () => undefined) => {
+    const prev = running.pop()!;
+    prev.apps.close();
+    await prev.activator.close();
+    await meanwhile();
+    return serve();
+  };
+  return { ...first, machines, lines, toml, db, restart };
 }

@@ -35,6 +35,7 @@ export function appWire(r: AppView): AppWire {
     })),
     generation: r.generation,
     machines: r.machines.map((m) => ({ slot: m.slot, id: m.machineId, name: m.name, state: m.state, generation: m.generation, snapshot_generation: m.snapshotGeneration })),
+    unserved: r.unserved,
     created_at: r.createdAt,
     updated_at: r.updatedAt,
   };

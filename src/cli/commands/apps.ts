@@ -15,6 +15,7 @@ function machinesText(a: AppWire): string {
 }
 
 function routesText(a: AppWire): string {
+  if (a.unserved !== null) return `NOT SERVED: ${a.unserved}`;
   return a.services
     .flatMap((s, i) => [`${i === 0 ? a.name : `${a.name}-${i}`}.localhost`, ...s.hostnames, ...(s.host_port !== null ? [`:${s.host_port}`] : [])].map((h) => `${h}->${s.internal_port}`))
     .join(", ");
