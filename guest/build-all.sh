@@ -11,7 +11,7 @@ rootfs_only=0
 if [ "${1:-}" = "--rootfs-only" ]; then rootfs_only=1; shift; fi
 outdir="${1:?usage: $0 [--rootfs-only] OUTDIR}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${WALK_CACHE_DIR:-/var/cache/walk}"
+source "$here/cache.sh"
 
 missing=()
 for tool in make gcc musl-gcc flex bison bc mkfs.ext4 sha256sum flock; do
@@ -21,11 +21,11 @@ done
 
 [ "$rootfs_only" = 1 ] || kdir="$(bash "$here/kernel/build.sh")"
 
-init_key="$(cd "$here/init" && cat Makefile ./*.c ./*.h | sha256sum | cut -c1-16)"
-idir="$cache/init/$init_key"
+init_key="$(cd "$here/init" && cat Makefile ./*.c ./*.h | cache_key)"
+idir="$walk_cache/init/$init_key"
 if [ ! -f "$idir/walk-init" ]; then
   echo "init: compiling walk-init" >&2
-  itmp="$cache/init/.tmp-$init_key-$$"
+  itmp="$walk_cache/init/.tmp-$init_key-$$"
   rm -rf "$itmp"
   make -s -C "$here/init" OUT="$itmp" >&2
   rm -rf "$idir" && mv "$itmp" "$idir"

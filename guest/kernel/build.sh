@@ -4,35 +4,36 @@
 #
 # Usage: guest/kernel/build.sh            prints the cache directory holding vmlinux, bzImage, config
 # Cache: ${WALK_CACHE_DIR:-/var/cache/walk}/kernel/<key>/ where key = sha256 of (source package
-#        version, walk.config, this script). A second run with nothing changed returns at once.
+#        version, walk.config, $recipe below). A second run with nothing changed returns at once.
 # Progress goes to stderr; the only line on stdout is the output directory.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/../cache.sh"
 fragment="$here/walk.config"
 tarball="${WALK_KERNEL_TARBALL:-/usr/src/linux-source-6.1.tar.xz}"
 pkg="linux-source-6.1"
 jobs="${WALK_KERNEL_JOBS:-2}"
-cache="${WALK_CACHE_DIR:-/var/cache/walk}/kernel"
+cache="$walk_cache/kernel"
+# The key holds the recipe's revision, not this script's text: an edit to comments, logging or
+# caching must not cost a kernel build (minutes). Bump it with any change to what the steps below
+# produce: the configure steps, make's targets or KBUILD_* variables, the files kept.
+recipe=1
 
 log() { echo "kernel: $*" >&2; }
 die() { echo "kernel: error: $*" >&2; exit 1; }
 
 [ -r "$tarball" ] || die "$tarball not found: install the Debian package $pkg (apt-get install $pkg)"
 version="$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null)" || die "Debian package $pkg is not installed"
-key="$( { echo "$pkg $version"; cat "$fragment"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
+key="$( { echo "$pkg $version"; cat "$fragment"; echo "recipe $recipe"; } | cache_key)"
 out="$cache/$key"
-
-if [ -f "$out/complete" ]; then
-  log "cached: $out"
-  echo "$out"
-  exit 0
-fi
+cache_hit "$out" && exit 0
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock -n 9 || { log "waiting for another kernel build to finish"; flock 9; }
-if [ -f "$out/complete" ]; then echo "$out"; exit 0; fi
+# The run that held the lock may have built this very key.
+cache_hit "$out" && exit 0
 
 src="$cache/src-$version"
 if [ ! -f "$src/.extracted" ]; then

@@ -8,17 +8,17 @@
 set -euo pipefail
 
 init="${1:?usage: $0 PATH_TO_WALK_INIT}"
-cache="${WALK_CACHE_DIR:-/var/cache/walk}/rootfs"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/../cache.sh"
+cache="$walk_cache/rootfs"
 log() { echo "rootfs: $*" >&2; }
 
 command -v mkfs.ext4 >/dev/null || { log "error: mkfs.ext4 not found: apt-get install e2fsprogs"; exit 1; }
-key="$( { sha256sum <"$init"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
+# This script is the whole recipe and a rebuild takes under a second: its own text may be part of
+# the key (the kernel's key leaves its script out, see there).
+key="$( { sha256sum <"$init"; cat "${BASH_SOURCE[0]}"; } | cache_key)"
 out="$cache/$key"
-if [ -f "$out/complete" ]; then
-  log "cached: $out"
-  echo "$out"
-  exit 0
-fi
+cache_hit "$out" && exit 0
 
 mkdir -p "$cache"
 tmp="$(mktemp -d "$cache/.tmp-$key-XXXXXX")"

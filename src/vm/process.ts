@@ -8,7 +8,7 @@ import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { WalkError } from "../lib/index.js";
 import { isSameProcessAlive, readProcessStat } from "./proc.js";
-import type { VmExit, VmState } from "./types.js";
+import type { VmExit } from "./types.js";
 
 export interface VmmProcess {
   pid: number;
@@ -204,28 +204,4 @@ export async function keepingAlive<T>(p: Promise<T>): Promise<T> {
   } finally {
     clearInterval(hold);
   }
-}
-
-/**
- * The stop both drivers share: a booted guest (running or paused) is asked to shut down
- * (`askShutdown`; its failure only means the VMM may already be going). Unless the guest never
- * booted ("starting", "unbooted": nothing in it could react), the VMM gets `timeoutMs` to exit —
- * at once for one that already has — before `kill`.
- */
-export async function stopGracefully(opts: {
-  state: VmState;
-  finished: Promise<VmExit>;
-  askShutdown: () => Promise<void>;
-  onAskFailed: (err: unknown) => void;
-  kill: () => Promise<VmExit>;
-  timeoutMs: number;
-}): Promise<VmExit> {
-  if (opts.state === "running" || opts.state === "paused") await opts.askShutdown().catch(opts.onAskFailed);
-  if (opts.state !== "unbooted" && opts.state !== "starting") {
-    const ac = new AbortController();
-    const graceful = await keepingAlive(Promise.race([opts.finished, sleep(opts.timeoutMs, undefined, { signal: ac.signal }).catch(() => undefined)]));
-    ac.abort();
-    if (graceful) return graceful;
-  }
-  return opts.kill();
 }

@@ -1,9 +1,9 @@
 // Test harness: network namespaces the test creates (unique names, always deleted), veth links
-// between them, small probes (TCP/UDP/DNS/HTTP servers and clients, a chunked upload, a protocol
-// upgrade client) run inside a namespace, and an agent that runs a NetworkManager inside a
-// namespace standing in for the host (its proxies and DNS forwarder need sockets there). The agent
-// and the upgrade client are sessions: the test drives them op by op over JSON lines. Traffic never
-// leaves namespaces the test made.
+// between them, the stand-in internet the network tests share, small probes (TCP/UDP/DNS/HTTP
+// servers and clients, a chunked upload, a protocol upgrade client) run inside a namespace, and an
+// agent that runs a NetworkManager inside a namespace standing in for the host (its proxies and
+// DNS forwarder need sockets there). The agent and the upgrade client are sessions: the test
+// drives them op by op over JSON lines. Traffic never leaves namespaces the test made.
 //
 // Run as a script (`node dist/test/harness/netns.js PROBE ...`) it is the probe itself.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -126,6 +126,23 @@ export async function link(a: Netns, aDev: string, aAddr: string | undefined, b:
     if (addr !== undefined) await ns.check("ip", ["addr", "add", addr, "dev", dev]);
     await ns.check("ip", ["link", "set", dev, "up"]);
   }
+}
+
+/**
+ * Makes `outside` the internet of `host`: `uplink0` in host (203.0.113.2/24) is linked to `eth0` in
+ * outside (203.0.113.1/24), which also holds the metadata address 169.254.169.254 (host routes it
+ * there). Outside serves TCP on 203.0.113.1:80 and 169.254.169.254:80 and DNS on 203.0.113.1:53
+ * (svc.walk.test is 198.51.100.7); host serves TCP on 203.0.113.2:9000, a host service guests must
+ * not reach.
+ */
+export async function linkOutsideWorld(host: Netns, outside: Netns): Promise<void> {
+  await link(host, "uplink0", "203.0.113.2/24", outside, "eth0", "203.0.113.1/24");
+  await outside.check("ip", ["addr", "add", "169.254.169.254/32", "dev", "eth0"]);
+  await host.check("ip", ["route", "add", "169.254.169.254/32", "via", "203.0.113.1"]);
+  await outside.startProbe(["tcp-server", "203.0.113.1", "80"]);
+  await outside.startProbe(["tcp-server", "169.254.169.254", "80"]);
+  await outside.startProbe(["dns-server", "203.0.113.1", "53", "svc.walk.test", "198.51.100.7"]);
+  await host.startProbe(["tcp-server", "203.0.113.2", "9000"]);
 }
 
 /** What walk-init does with the walk.* network parameters, applied to `eth0` of a stand-in guest. */

@@ -1,6 +1,6 @@
 // Test harness: boots one walk guest through the production QEMU driver (src/vm/qemu, microvm
 // under TCG) with the three drives, the agent channel and a console log, and returns what the
-// guest reported. Every boot has a hard timeout (QEMU pauses rather than exits on some internal
+// guest reported; builds that guest's spec for tests that drive the VM themselves. Every boot has a hard timeout (QEMU pauses rather than exits on some internal
 // errors) and boots in one process run one at a time (the machines have 2 cores). It knows no
 // QEMU command line or QMP of its own.
 import { spawn } from "node:child_process";
@@ -114,31 +114,49 @@ function networkOf(opt: BootOptions["network"]): NetworkSpec | undefined {
   return { tap: opt.tap, mac: opt.mac ?? ISOLATED_MAC };
 }
 
+/**
+ * A walk guest's spec for the QEMU driver under TCG: the base rootfs as vda (the root), the app
+ * disk as vdb and the state disk as vdc, one vCPU, the console log and the VMM's runtime dir in
+ * `dir`, and driver bounds for a loaded 2-core host. `bootArgs` need no tsc_early_khz: the driver
+ * adds it under TCG.
+ */
+export function guestSpec(o: { id: string; base: GuestBase; app: string; state: string; dir: string; bootArgs: string; memMib?: number; agentChannel?: string; network?: NetworkSpec }): MachineSpec {
+  return {
+    id: o.id,
+    kernelPath: o.base.kernel,
+    bootArgs: o.bootArgs,
+    drives: [
+      { id: "vda", path: o.base.rootfs, readOnly: true, root: true },
+      { id: "vdb", path: o.app, readOnly: true },
+      { id: "vdc", path: o.state, readOnly: false },
+    ],
+    vcpus: 1,
+    memMib: o.memMib ?? 128,
+    ...(o.network ? { network: o.network } : {}),
+    consoleLogPath: join(o.dir, "console.log"),
+    ...(o.agentChannel !== undefined ? { agentChannel: o.agentChannel } : {}),
+    runtimeDir: join(o.dir, "run"),
+    timeouts: { ...DRIVER_TIMEOUTS },
+  };
+}
+
 async function bootOnce(opts: BootOptions): Promise<BootResult> {
   const dir = await mkdtemp(join(tmpdir(), "walk-qemu-"));
-  const runtimeDir = join(dir, "run");
   const useAgent = opts.agent ?? true;
   const agent = useAgent ? await AgentChannel.listen(join(dir, "agent.sock")) : undefined;
   try {
     const network = networkOf(opts.network);
-    const spec: MachineSpec = {
+    const spec = guestSpec({
       id: `harness-${process.pid}-${++boots}`,
-      kernelPath: opts.base.kernel,
-      // No tsc_early_khz: the driver adds it under TCG.
+      base: opts.base,
+      app: opts.app,
+      state: opts.state,
+      dir,
       bootArgs: [guestCmdline({ ...(useAgent ? { agent: "virtio-console" as const } : {}), ...opts.params }), ...(opts.extraCmdline ?? [])].join(" "),
-      drives: [
-        { id: "vda", path: opts.base.rootfs, readOnly: true, root: true },
-        { id: "vdb", path: opts.app, readOnly: true },
-        { id: "vdc", path: opts.state, readOnly: false },
-      ],
-      vcpus: 1,
       memMib: 256,
       ...(network ? { network } : {}),
-      consoleLogPath: join(dir, "console.log"),
       ...(agent ? { agentChannel: agent.path } : {}),
-      runtimeDir,
-      timeouts: DRIVER_TIMEOUTS,
-    };
+    });
     const vm = new QemuDriver({ qemuPath: await qemuBinary(dir, opts.network === "isolated"), accel: "tcg" }).create(spec);
     const timeoutMs = opts.timeoutMs ?? 60_000;
     let timedOut = false;

@@ -6,13 +6,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { buildImage, encodeHeader, padding, writeOciLayout, type BuiltImage, type TarEntry } from "../fixtures/images.js";
 import { buildAppDisk } from "../../src/image/build.js";
 import { layerInput } from "../../src/image/flatten/testing/layers.js";
 import { assertFsckClean, debugfs } from "../../src/image/build/testing/disk-tools.js";
+import { scratchWithMountPoint } from "../harness/mount-dir.js";
 
 const asRoot = process.getuid?.() === 0;
 const skip = asRoot ? false : "needs root (loop mount, umoci unpack with owners and devices)";
@@ -139,13 +139,7 @@ function xattrDump(root: string, skipTop: readonly string[]): string[] {
 }
 
 void test("build fidelity: the disk is the image, as e2fsck, debugfs, a loop mount and umoci see it", { skip, timeout: 600_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "walk-fidelity-"));
-  const mnt = join(work, "mnt");
-  mkdirSync(mnt);
-  t.after(() => {
-    spawnSync("umount", [mnt]);
-    rmSync(work, { recursive: true, force: true });
-  });
+  const { work, mnt } = scratchWithMountPoint(t, "walk-fidelity-");
   const image = await richImage();
   const disk = await buildAppDisk({ layers: image.layers.map((l) => layerInput(l)), imageDigest: image.digest, config: image.configJson, outDir: join(work, "disks") });
   assertFsckClean(disk.path);
@@ -215,13 +209,7 @@ function hugeSparseLayer(size: number): { open: () => Promise<AsyncIterable<Uint
 }
 
 void test("build fidelity: a 1 GiB+ sparse file streams through and stays sparse on the disk", { skip, timeout: 600_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "walk-huge-"));
-  const mnt = join(work, "mnt");
-  mkdirSync(mnt);
-  t.after(() => {
-    spawnSync("umount", [mnt]);
-    rmSync(work, { recursive: true, force: true });
-  });
+  const { work, mnt } = scratchWithMountPoint(t, "walk-huge-");
   const size = 2 ** 30 + 12345;
   const layer = hugeSparseLayer(size);
   const hash = createHash("sha256");

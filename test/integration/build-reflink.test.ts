@@ -6,13 +6,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { buildImage, pseudoRandomBytes } from "../fixtures/images.js";
 import { buildAppDisk } from "../../src/image/build.js";
 import { layerInput } from "../../src/image/flatten/testing/layers.js";
 import { assertFsckClean, debugfs } from "../../src/image/build/testing/disk-tools.js";
+import { scratchWithMountPoint } from "../harness/mount-dir.js";
 
 const hasXfs = spawnSync("mkfs.xfs", ["-V"]).status === 0;
 const skip = process.getuid?.() !== 0 ? "needs root for a loop mount" : !hasXfs ? "needs mkfs.xfs (Debian package xfsprogs)" : false;
@@ -23,13 +23,7 @@ function run(cmd: string, args: string[]): void {
 }
 
 void test("build on XFS: a new config's disk is a reflink clone of the base disk", { skip, timeout: 300_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "walk-reflink-"));
-  const mnt = join(work, "mnt");
-  mkdirSync(mnt);
-  t.after(() => {
-    spawnSync("umount", [mnt]);
-    rmSync(work, { recursive: true, force: true });
-  });
+  const { work, mnt } = scratchWithMountPoint(t, "walk-reflink-");
   run("truncate", ["-s", "1G", join(work, "xfs.img")]);
   run("mkfs.xfs", ["-q", "-m", "reflink=1", join(work, "xfs.img")]);
   run("mount", ["-o", "loop", join(work, "xfs.img"), mnt]);

@@ -17,7 +17,7 @@ import { AgentChannel, guestCmdline, refreshCommand } from "../../src/base/index
 import type { MachineSpec, SnapshotFiles, VmHandle } from "../../src/vm/index.js";
 import { QemuDriver } from "../../src/vm/qemu/index.js";
 import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
-import { buildTestBase } from "../harness/qemu.js";
+import { buildTestBase, guestSpec } from "../harness/qemu.js";
 
 /** A hard bound on each wait: a TCG guest on a loaded 2-core host, not an expectation. */
 const STEP_MS = 90_000;
@@ -47,22 +47,7 @@ before(async () => {
   const base = await buildTestBase(process.cwd(), join(dir, "base"));
   await makeAppDisk(join(dir, "app.ext4"), { config: { argv: [b("sh"), b("-c"), b(WORKLOAD)], env: [] } });
   await makeStateDisk(join(dir, "state.ext4"));
-  spec = {
-    id: "guest-refresh",
-    kernelPath: base.kernel,
-    bootArgs: guestCmdline({ agent: "virtio-console" }),
-    drives: [
-      { id: "vda", path: base.rootfs, readOnly: true, root: true },
-      { id: "vdb", path: join(dir, "app.ext4"), readOnly: true },
-      { id: "vdc", path: join(dir, "state.ext4"), readOnly: false },
-    ],
-    vcpus: 1,
-    memMib: 128,
-    consoleLogPath: join(dir, "console.log"),
-    agentChannel: join(dir, "run", "agent.sock"),
-    runtimeDir: join(dir, "run"),
-    timeouts: { socketMs: 30_000, requestMs: 20_000 },
-  };
+  spec = guestSpec({ id: "guest-refresh", base, app: join(dir, "app.ext4"), state: join(dir, "state.ext4"), dir, bootArgs: guestCmdline({ agent: "virtio-console" }), agentChannel: join(dir, "run", "agent.sock") });
   await mkdir(spec.runtimeDir, { mode: 0o700 });
 });
 

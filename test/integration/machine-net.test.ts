@@ -16,7 +16,7 @@ import { WalkClient } from "../../src/cli/client.js";
 import type { MachineWire } from "../../src/api/machine-schemas.js";
 import { writeOciLayout } from "../fixtures/images.js";
 import { runCli } from "../harness/cli.js";
-import { Netns, link } from "../harness/netns.js";
+import { Netns, linkOutsideWorld } from "../harness/netns.js";
 import { buildTestBase } from "../harness/qemu.js";
 import { buildScriptImage } from "./machine-fixture.js";
 
@@ -95,13 +95,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), "walk-machine-net-"));
   H = await Netns.create("mh");
   O = await Netns.create("mo");
-  await link(H, "uplink0", "203.0.113.2/24", O, "eth0", "203.0.113.1/24");
-  await O.check("ip", ["addr", "add", "169.254.169.254/32", "dev", "eth0"]);
-  await H.check("ip", ["route", "add", "169.254.169.254/32", "via", "203.0.113.1"]);
-  await O.startProbe(["tcp-server", "203.0.113.1", "80"]);
-  await O.startProbe(["tcp-server", "169.254.169.254", "80"]);
-  await O.startProbe(["dns-server", "203.0.113.1", "53", "svc.walk.test", "198.51.100.7"]);
-  await H.startProbe(["tcp-server", "203.0.113.2", "9000"]);
+  await linkOutsideWorld(H, O);
   await H.startProbe(["tcp-server", "0.0.0.0", "9001"]);
   await H.startProbe(["tcp-server", "127.0.0.1", "18081"]);
   const base = await buildTestBase(REPO_ROOT, join(dir, "base"));

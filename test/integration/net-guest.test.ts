@@ -12,7 +12,7 @@ import { newId } from "../../src/lib/index.js";
 import type { GuestNetParams, MachineNetwork } from "../../src/net/index.js";
 import { openTempNetDb, type TempDb } from "../../src/net/testing.js";
 import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
-import { NetAgent, Netns, link, qemuInNetnsDir, type ProbeResult } from "../harness/netns.js";
+import { NetAgent, Netns, linkOutsideWorld, qemuInNetnsDir, type ProbeResult } from "../harness/netns.js";
 import { bootGuest, buildTestBase, type GuestBase } from "../harness/qemu.js";
 
 let dir: string;
@@ -27,13 +27,7 @@ before(async () => {
   base = await buildTestBase(process.cwd(), join(dir, "base"));
   H = await Netns.create("gh");
   O = await Netns.create("go");
-  await link(H, "uplink0", "203.0.113.2/24", O, "eth0", "203.0.113.1/24");
-  await O.check("ip", ["addr", "add", "169.254.169.254/32", "dev", "eth0"]);
-  await H.check("ip", ["route", "add", "169.254.169.254/32", "via", "203.0.113.1"]);
-  await O.startProbe(["tcp-server", "203.0.113.1", "80"]);
-  await O.startProbe(["tcp-server", "169.254.169.254", "80"]);
-  await O.startProbe(["dns-server", "203.0.113.1", "53", "svc.walk.test", "198.51.100.7"]);
-  await H.startProbe(["tcp-server", "203.0.113.2", "9000"]);
+  await linkOutsideWorld(H, O);
   db = openTempNetDb();
   agent = await NetAgent.start(H, db.path, CONFIG, "tap");
   const bin = await mkdtemp(join(dir, "bin-"));

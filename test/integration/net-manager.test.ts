@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { newId } from "../../src/lib/index.js";
 import type { GuestNetParams, MachineNetwork, ReconcileReport } from "../../src/net/index.js";
 import { openTempNetDb, type TempDb } from "../../src/net/testing.js";
-import { NetAgent, Netns, configureGuest, link, type ProbeResult } from "../harness/netns.js";
+import { NetAgent, Netns, configureGuest, linkOutsideWorld, type ProbeResult } from "../harness/netns.js";
 
 let H: Netns, O: Netns, GA: Netns, GB: Netns, GC: Netns;
 let db: TempDb;
@@ -44,13 +44,7 @@ before(async () => {
   db = openTempNetDb();
   // A new namespace inherits ip_forward from the host's; the tests below check walk's own changes to it.
   await H.check("sysctl", ["-w", "net.ipv4.ip_forward=0"]);
-  await link(H, "uplink0", "203.0.113.2/24", O, "eth0", "203.0.113.1/24");
-  await O.check("ip", ["addr", "add", "169.254.169.254/32", "dev", "eth0"]);
-  await H.check("ip", ["route", "add", "169.254.169.254/32", "via", "203.0.113.1"]);
-  await O.startProbe(["tcp-server", "203.0.113.1", "80"]);
-  await O.startProbe(["tcp-server", "169.254.169.254", "80"]);
-  await O.startProbe(["dns-server", "203.0.113.1", "53", "svc.walk.test", "198.51.100.7"]);
-  await H.startProbe(["tcp-server", "203.0.113.2", "9000"]);
+  await linkOutsideWorld(H, O);
   agent = await startAgent();
 });
 after(async () => {

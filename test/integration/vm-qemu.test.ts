@@ -15,7 +15,7 @@ import { execChecked, isWalkError } from "../../src/lib/index.js";
 import { isSameProcessAlive, readProcessStat, type MachineSpec, type SnapshotFiles, type VmHandle, type VmRecord } from "../../src/vm/index.js";
 import { QemuDriver, qmpExecute } from "../../src/vm/qemu/index.js";
 import { b, makeAppDisk, makeStateDisk } from "../harness/guest-disks.js";
-import { buildTestBase, type GuestBase } from "../harness/qemu.js";
+import { buildTestBase, guestSpec, type GuestBase } from "../harness/qemu.js";
 
 const repoRoot = process.cwd();
 /** Hard bound on one boot's wait: a TCG guest on a loaded 2-core machine, not an expectation. */
@@ -46,23 +46,10 @@ async function machine(script: string, params: GuestParams = {}): Promise<{ spec
   await mkdir(m);
   await makeAppDisk(join(m, "app.ext4"), { config: { argv: sh(script), env: [] } });
   await makeStateDisk(join(m, "state.ext4"));
-  const spec: MachineSpec = {
-    id: `qemu-test-${n}`,
-    kernelPath: base.kernel,
-    // No tsc_early_khz: the driver adds it under TCG.
-    bootArgs: guestCmdline({ agent: "virtio-console", ...params }),
-    drives: [
-      { id: "vdb", path: join(m, "app.ext4"), readOnly: true },
-      { id: "vda", path: base.rootfs, readOnly: true, root: true },
-      { id: "vdc", path: join(m, "state.ext4"), readOnly: false },
-    ],
-    vcpus: 1,
-    memMib: 128,
-    consoleLogPath: join(m, "console.log"),
-    agentChannel: join(m, "run", "agent.sock"),
-    runtimeDir: join(m, "run"),
-    timeouts: { socketMs: 30_000, requestMs: 20_000 },
-  };
+  const spec = guestSpec({ id: `qemu-test-${n}`, base, app: join(m, "app.ext4"), state: join(m, "state.ext4"), dir: m, bootArgs: guestCmdline({ agent: "virtio-console", ...params }), agentChannel: join(m, "run", "agent.sock") });
+  // The app drive listed first: the driver, not the spec's order, makes the root drive the guest's vda.
+  const [vda, vdb, vdc] = spec.drives;
+  spec.drives = [vdb!, vda!, vdc!];
   await mkdir(spec.runtimeDir, { mode: 0o700 });
   const agent = await AgentChannel.listen(spec.agentChannel!);
   agents.push(agent);

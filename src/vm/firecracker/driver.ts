@@ -4,9 +4,10 @@
 // sockets and jail; never touches the drives' contents, the console log, networking or the DB.
 import { promises as fs } from "node:fs";
 import { WalkError, asWalkError, type Logger } from "../../lib/index.js";
-import { isSameProcessAlive, readProcessStat } from "../proc.js";
-import { adoptVmm, claimSocketPath, describeExit, keepingAlive, removeSocket, spawnVmm, stopGracefully, tailOf, waitForSocket, type VmmProcess } from "../process.js";
-import { DEFAULT_STOP_TIMEOUT_MS, timeoutsOf, validateMachineSpec } from "../spec.js";
+import { adoptRecordedVmm } from "../attach.js";
+import { VmmHandle } from "../handle.js";
+import { claimSocketPath, describeExit, removeSocket, spawnVmm, tailOf, waitForSocket, type VmmProcess } from "../process.js";
+import { timeoutsOf, validateMachineSpec } from "../spec.js";
 import type { MachineSpec, SnapshotFiles, StartOptions, VmDriver, VmExit, VmHandle, VmRecord, VmState } from "../types.js";
 import { FirecrackerApiClient } from "./api-client.js";
 import { checkBinaries, type FirecrackerConfig } from "./config.js";
@@ -22,8 +23,6 @@ export const IFACE_ID = "eth0";
  * spending the VMM's CPU: 64 KiB/s is thousands of reseeds a second.
  */
 export const ENTROPY: rq.EntropyBody = { rate_limiter: { bandwidth: { size: 65536, refill_time: 1000 } } };
-/** Re-attach probes a VMM that may be wedged: bound it tighter than ordinary requests. */
-const ATTACH_PROBE_MS = 2000;
 
 export class FirecrackerDriver implements VmDriver {
   readonly backend = "firecracker" as const;
@@ -40,70 +39,47 @@ export class FirecrackerDriver implements VmDriver {
   async attach(spec: MachineSpec, record: VmRecord): Promise<VmHandle> {
     validateMachineSpec(spec);
     const layout = firecrackerLayout(this.config, spec);
-    const refuse = (why: string): never => {
-      throw new WalkError("conflict", `will not re-attach machine ${spec.id} to pid ${record.pid}: ${why}`, { details: { machine: spec.id, pid: record.pid } });
-    };
-    if (record.backend !== "firecracker") refuse(`it was recorded as a ${record.backend} VM`);
-    if (record.controlSocket !== layout.apiSocket.host) refuse(`its recorded API socket ${record.controlSocket} is not the machine's (${layout.apiSocket.host})`);
-    const stat = await readProcessStat(record.pid);
-    if (stat === null || stat.state === "Z" || stat.state === "X") {
-      throw new WalkError("not_found", `the VMM of machine ${spec.id} (pid ${record.pid}) is no longer running`, { details: { machine: spec.id, pid: record.pid } });
-    }
-    if (stat.startTime !== record.startTime) refuse(`the process with that pid started at tick ${stat.startTime}, not ${record.startTime}: the pid was reused`);
-    const sock = await fs.lstat(layout.apiSocket.host).catch(() => undefined);
-    if (sock === undefined) refuse(`its API socket ${layout.apiSocket.host} is missing`);
-    else if (!sock.isSocket()) refuse(`${layout.apiSocket.host} is not a socket`);
     const client = new FirecrackerApiClient(layout.apiSocket.host, timeoutsOf(spec).requestMs);
-    const info = (await client.send(rq.describeInstance(), { timeoutMs: Math.min(ATTACH_PROBE_MS, timeoutsOf(spec).requestMs) })) as Partial<rq.InstanceInfo>;
-    if (info.id !== spec.id) refuse(`the VMM on ${layout.apiSocket.host} says it is ${JSON.stringify(info.id)}`);
-    // The probe took time: make sure the pid still is the process that answered.
-    if (!(await isSameProcessAlive(record.pid, record.startTime))) {
-      throw new WalkError("not_found", `the VMM of machine ${spec.id} (pid ${record.pid}) exited during re-attach`);
-    }
-    const state: VmState = info.state === "Paused" ? "paused" : info.state === "Running" ? "running" : "unbooted";
-    return FirecrackerVm.adopted(this.config, spec, this.log, layout, client, adoptVmm(record.pid, record.startTime), state);
+    const control = { backend: "firecracker" as const, socket: layout.apiSocket.host, name: "API socket" };
+    const { proc, answer: state } = await adoptRecordedVmm(spec, record, control, async ({ refuse, probeMs }): Promise<VmState> => {
+      const info = (await client.send(rq.describeInstance(), { timeoutMs: probeMs })) as Partial<rq.InstanceInfo>;
+      if (info.id !== spec.id) refuse(`the VMM on ${layout.apiSocket.host} says it is ${JSON.stringify(info.id)}`);
+      return info.state === "Paused" ? "paused" : info.state === "Running" ? "running" : "unbooted";
+    });
+    return FirecrackerVm.adopted(this.config, spec, this.log, layout, client, proc, state);
   }
 }
 
-class FirecrackerVm implements VmHandle {
-  readonly backend = "firecracker" as const;
-  private current: VmState = "new";
-  private proc: VmmProcess | undefined;
+class FirecrackerVm extends VmmHandle {
+  override readonly backend = "firecracker" as const;
+  protected override readonly ctrlAltDelName = "SendCtrlAltDel";
   private layout: FirecrackerLayout | undefined;
   private client: FirecrackerApiClient | undefined;
-  private finished: Promise<VmExit> | undefined;
 
   constructor(
     private readonly config: FirecrackerConfig,
-    readonly spec: MachineSpec,
-    private readonly log: Logger | undefined,
-  ) {}
+    spec: MachineSpec,
+    log: Logger | undefined,
+  ) {
+    super(spec, log);
+  }
 
   static adopted(config: FirecrackerConfig, spec: MachineSpec, log: Logger | undefined, layout: FirecrackerLayout, client: FirecrackerApiClient, proc: VmmProcess, state: VmState): FirecrackerVm {
     const vm = new FirecrackerVm(config, spec, log);
     vm.layout = layout;
     vm.client = client;
-    vm.track(proc);
-    vm.current = state;
+    vm.adopt(proc, state);
     return vm;
   }
 
-  get state(): VmState {
-    return this.current;
+  protected override get controlSocket(): string | undefined {
+    return this.layout?.apiSocket.host;
   }
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-  get record(): VmRecord | undefined {
-    if (!this.proc || !this.layout) return undefined;
-    return { backend: "firecracker", pid: this.proc.pid, startTime: this.proc.startTime, controlSocket: this.layout.apiSocket.host };
-  }
-  get agentSocketPath(): string | undefined {
+  override get agentSocketPath(): string | undefined {
     return this.layout?.agent?.host;
   }
 
-  async start(opts: StartOptions = {}): Promise<void> {
-    if (this.current !== "new") throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was already started (state ${this.current})`);
+  protected override async launch(opts: StartOptions): Promise<void> {
     validateMachineSpec(this.spec);
     const spec = this.spec;
     const layout = firecrackerLayout(this.config, spec);
@@ -142,9 +118,7 @@ class FirecrackerVm implements VmHandle {
       this.client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.requestMs);
       await this.configure(this.client, layout, opts.restore);
     } catch (err) {
-      this.proc!.kill();
-      const exit = await keepingAlive(this.finished!);
-      throw await this.explainStartFailure(err, exit);
+      throw await this.explainStartFailure(err, await this.kill());
     }
   }
 
@@ -191,48 +165,19 @@ class FirecrackerVm implements VmHandle {
     });
   }
 
-  async stop(opts: { timeoutMs?: number } = {}): Promise<VmExit> {
-    if (!this.finished) return { code: null, signal: null };
-    return stopGracefully({
-      state: this.current,
-      finished: this.finished,
-      askShutdown: async () => {
-        // A paused guest cannot react to the key press.
-        if (this.current === "paused") await this.api().send(rq.patchVm("Resumed"));
-        await this.api().send(rq.action("SendCtrlAltDel"));
-      },
-      onAskFailed: (err) => this.log?.debug({ err, machine: this.spec.id }, "SendCtrlAltDel failed"),
-      kill: () => this.kill(),
-      timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
-    });
-  }
-
-  async kill(): Promise<VmExit> {
-    if (!this.finished) return { code: null, signal: null };
-    this.proc!.kill();
-    return keepingAlive(this.finished);
-  }
-
-  async wait(): Promise<VmExit> {
-    if (!this.finished) throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was never started`);
-    return keepingAlive(this.finished);
-  }
-
-  async pause(): Promise<void> {
-    this.requireBooted("pause");
+  protected override async pauseVcpus(): Promise<void> {
     await this.api().send(rq.patchVm("Paused"));
-    this.current = "paused";
   }
 
-  async resume(): Promise<void> {
-    this.requireBooted("resume");
+  protected override async resumeVcpus(): Promise<void> {
     await this.api().send(rq.patchVm("Resumed"));
-    this.current = "running";
   }
 
-  async snapshot(files: SnapshotFiles): Promise<void> {
-    this.requireBooted("snapshot");
-    if (this.current === "running") await this.pause();
+  protected override async pressCtrlAltDel(): Promise<void> {
+    await this.api().send(rq.action("SendCtrlAltDel"));
+  }
+
+  protected override async saveSnapshot(files: SnapshotFiles): Promise<void> {
     const snap = snapshotPaths(this.layout!, files);
     await this.api().send(rq.createSnapshot({ snapshot_type: "Full", snapshot_path: snap.state.vmm, mem_file_path: snap.memory.vmm }));
     if (this.layout!.jail) {
@@ -241,27 +186,12 @@ class FirecrackerVm implements VmHandle {
     }
   }
 
-  private requireBooted(what: string): void {
-    if (this.current !== "running" && this.current !== "paused") {
-      throw new WalkError("conflict", `cannot ${what} machine ${this.spec.id}: its VM is ${this.current}`, { details: { machine: this.spec.id, state: this.current } });
-    }
-  }
-
   private api(): FirecrackerApiClient {
     return this.client ?? new FirecrackerApiClient(this.layout!.apiSocket.host, timeoutsOf(this.spec).requestMs);
   }
 
-  /** Watches the process; once it exits, removes its sockets and jail, then reports the exit. */
-  private track(proc: VmmProcess): void {
-    this.proc = proc;
+  protected override removeLeftovers(): Promise<void>[] {
     const layout = this.layout!;
-    this.finished = proc.exited.then(async (exit) => {
-      this.current = "exited";
-      const cleanups = [removeSocket(layout.apiSocket.host), layout.agent ? removeSocket(layout.agent.host) : Promise.resolve(), removeJail(layout)];
-      for (const r of await Promise.allSettled(cleanups)) {
-        if (r.status === "rejected") this.log?.warn({ err: r.reason as unknown, machine: this.spec.id }, "cleanup after the VMM exited failed");
-      }
-      return exit;
-    });
+    return [removeSocket(layout.apiSocket.host), layout.agent ? removeSocket(layout.agent.host) : Promise.resolve(), removeJail(layout)];
   }
 }

@@ -6,9 +6,10 @@
 import { promises as fs } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { WalkError, asWalkError, type Logger } from "../../lib/index.js";
-import { isSameProcessAlive, readProcessStat } from "../proc.js";
-import { adoptVmm, claimSocketPath, describeExit, keepingAlive, removeSocket, spawnVmm, stopGracefully, tailOf, waitForSocket, type VmmProcess } from "../process.js";
-import { DEFAULT_STOP_TIMEOUT_MS, timeoutsOf, validateMachineSpec } from "../spec.js";
+import { adoptRecordedVmm } from "../attach.js";
+import { VmmHandle } from "../handle.js";
+import { claimSocketPath, describeExit, removeSocket, spawnVmm, tailOf, waitForSocket, type VmmProcess } from "../process.js";
+import { timeoutsOf, validateMachineSpec } from "../spec.js";
 import type { MachineSpec, SnapshotFiles, StartOptions, VmDriver, VmExit, VmHandle, VmRecord, VmState } from "../types.js";
 import { resolveAccel, type AccelChoice } from "./accel.js";
 import { bootArgsFor, qemuCommandLine, qemuName } from "./args.js";
@@ -18,8 +19,6 @@ import { QmpControl, type QemuRunState } from "./qmp.js";
 import { checkSnapshotQemu, loadSnapshot, qemuVersion, readSnapshot, snapshotShape, writeSnapshot } from "./snapshot.js";
 import { hostTscKhz } from "./tsc.js";
 
-/** Re-attach probes a VMM that may be wedged: bound it tighter than ordinary requests. */
-const ATTACH_PROBE_MS = 2000;
 const POLL_MS = 20;
 
 export class QemuDriver implements VmDriver {
@@ -46,29 +45,14 @@ export class QemuDriver implements VmDriver {
   async attach(spec: MachineSpec, record: VmRecord): Promise<VmHandle> {
     validateMachineSpec(spec);
     const layout = qemuLayout(spec);
-    const refuse = (why: string): never => {
-      throw new WalkError("conflict", `will not re-attach machine ${spec.id} to pid ${record.pid}: ${why}`, { details: { machine: spec.id, pid: record.pid } });
-    };
-    if (record.backend !== "qemu") refuse(`it was recorded as a ${record.backend} VM`);
-    if (record.controlSocket !== layout.qmpSocket) refuse(`its recorded QMP socket ${record.controlSocket} is not the machine's (${layout.qmpSocket})`);
-    const stat = await readProcessStat(record.pid);
-    if (stat === null || stat.state === "Z" || stat.state === "X") {
-      throw new WalkError("not_found", `the VMM of machine ${spec.id} (pid ${record.pid}) is no longer running`, { details: { machine: spec.id, pid: record.pid } });
-    }
-    if (stat.startTime !== record.startTime) refuse(`the process with that pid started at tick ${stat.startTime}, not ${record.startTime}: the pid was reused`);
-    const sock = await fs.lstat(layout.qmpSocket).catch(() => undefined);
-    if (sock === undefined) refuse(`its QMP socket ${layout.qmpSocket} is missing`);
-    else if (!sock.isSocket()) refuse(`${layout.qmpSocket} is not a socket`);
     const qmp = new QmpControl(layout.qmpSocket, timeoutsOf(spec).requestMs);
-    const probeMs = Math.min(ATTACH_PROBE_MS, timeoutsOf(spec).requestMs);
-    const name = await qmp.name(probeMs);
-    if (name !== qemuName(spec.id)) refuse(`the VMM on ${layout.qmpSocket} says it is ${JSON.stringify(name)}, not ${qemuName(spec.id)}`);
-    const status = await qmp.status(probeMs);
-    // The probe took time: make sure the pid still is the process that answered.
-    if (!(await isSameProcessAlive(record.pid, record.startTime))) {
-      throw new WalkError("not_found", `the VMM of machine ${spec.id} (pid ${record.pid}) exited during re-attach`);
-    }
-    return QemuVm.adopted(this, this.config, spec, this.log, layout, qmp, adoptVmm(record.pid, record.startTime), vmStateOf(status));
+    const control = { backend: "qemu" as const, socket: layout.qmpSocket, name: "QMP socket" };
+    const { proc, answer: status } = await adoptRecordedVmm(spec, record, control, async ({ refuse, probeMs }) => {
+      const name = await qmp.name(probeMs);
+      if (name !== qemuName(spec.id)) refuse(`the VMM on ${layout.qmpSocket} says it is ${JSON.stringify(name)}, not ${qemuName(spec.id)}`);
+      return qmp.status(probeMs);
+    });
+    return QemuVm.adopted(this, this.config, spec, this.log, layout, qmp, proc, vmStateOf(status));
   }
 }
 
@@ -79,47 +63,38 @@ function vmStateOf(status: QemuRunState): VmState {
   return "paused";
 }
 
-class QemuVm implements VmHandle {
-  readonly backend = "qemu" as const;
-  private current: VmState = "new";
-  private proc: VmmProcess | undefined;
+class QemuVm extends VmmHandle {
+  override readonly backend = "qemu" as const;
+  protected override readonly ctrlAltDelName = "QMP ctrl-alt-delete";
   private layout: QemuLayout | undefined;
   private qmp: QmpControl | undefined;
   private accel: AccelChoice | undefined;
-  private finished: Promise<VmExit> | undefined;
 
   constructor(
     private readonly driver: QemuDriver,
     private readonly config: QemuConfig,
-    readonly spec: MachineSpec,
-    private readonly log: Logger | undefined,
-  ) {}
+    spec: MachineSpec,
+    log: Logger | undefined,
+  ) {
+    super(spec, log);
+  }
 
   static adopted(driver: QemuDriver, config: QemuConfig, spec: MachineSpec, log: Logger | undefined, layout: QemuLayout, qmp: QmpControl, proc: VmmProcess, state: VmState): QemuVm {
     const vm = new QemuVm(driver, config, spec, log);
     vm.layout = layout;
     vm.qmp = qmp;
-    vm.track(proc);
-    vm.current = state;
+    vm.adopt(proc, state);
     return vm;
   }
 
-  get state(): VmState {
-    return this.current;
+  protected override get controlSocket(): string | undefined {
+    return this.layout?.qmpSocket;
   }
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-  get record(): VmRecord | undefined {
-    if (!this.proc || !this.layout) return undefined;
-    return { backend: "qemu", pid: this.proc.pid, startTime: this.proc.startTime, controlSocket: this.layout.qmpSocket };
-  }
-  get agentSocketPath(): string | undefined {
+  override get agentSocketPath(): string | undefined {
     return this.layout?.agentSocket;
   }
 
-  async start(opts: StartOptions = {}): Promise<void> {
-    if (this.current !== "new") throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was already started (state ${this.current})`);
+  protected override async launch(opts: StartOptions): Promise<void> {
     const spec = this.spec;
     validateMachineSpec(spec);
     const layout = qemuLayout(spec);
@@ -167,9 +142,7 @@ class QemuVm implements VmHandle {
       if (status !== "running") throw new WalkError("internal", `machine ${spec.id}: QEMU is ${status} after cont, not running`);
       this.current = "running";
     } catch (err) {
-      this.proc!.kill();
-      const exit = await keepingAlive(this.finished!);
-      throw await this.explainStartFailure(err, exit);
+      throw await this.explainStartFailure(err, await this.kill());
     }
   }
 
@@ -196,71 +169,29 @@ class QemuVm implements VmHandle {
     return new WalkError(e.code, `${e.message}; QEMU's log ${this.layout!.log} ends: ${tail}`, { cause: e, ...(e.details ? { details: e.details } : {}) });
   }
 
-  async stop(opts: { timeoutMs?: number } = {}): Promise<VmExit> {
-    if (!this.finished) return { code: null, signal: null };
-    return stopGracefully({
-      state: this.current,
-      finished: this.finished,
-      askShutdown: async () => {
-        // A paused guest cannot react to the key press.
-        if (this.current === "paused") await this.control().cont();
-        await this.control().ctrlAltDel();
-      },
-      onAskFailed: (err) => this.log?.debug({ err, machine: this.spec.id }, "QMP ctrl-alt-delete failed"),
-      kill: () => this.kill(),
-      timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
-    });
-  }
-
-  async kill(): Promise<VmExit> {
-    if (!this.finished) return { code: null, signal: null };
-    this.proc!.kill();
-    return keepingAlive(this.finished);
-  }
-
-  async wait(): Promise<VmExit> {
-    if (!this.finished) throw new WalkError("conflict", `machine ${this.spec.id}: its VMM was never started`);
-    return keepingAlive(this.finished);
-  }
-
-  async pause(): Promise<void> {
-    this.requireBooted("pause");
+  protected override async pauseVcpus(): Promise<void> {
     await this.control().stopVcpus();
-    this.current = "paused";
   }
 
-  async resume(): Promise<void> {
-    this.requireBooted("resume");
+  protected override async resumeVcpus(): Promise<void> {
     await this.control().cont();
-    this.current = "running";
   }
 
-  async snapshot(files: SnapshotFiles): Promise<void> {
-    this.requireBooted("snapshot");
-    if (this.current === "running") await this.pause();
+  protected override async pressCtrlAltDel(): Promise<void> {
+    await this.control().ctrlAltDel();
+  }
+
+  protected override async saveSnapshot(files: SnapshotFiles): Promise<void> {
     const qmp = this.control();
     const accel = this.accel ?? (await this.driver.accel());
     await writeSnapshot(qmp, files, { ...snapshotShape(this.spec, accel.accel), qemu: await qemuVersion(qmp) });
-  }
-
-  private requireBooted(what: string): void {
-    if (this.current !== "running" && this.current !== "paused") {
-      throw new WalkError("conflict", `cannot ${what} machine ${this.spec.id}: its VM is ${this.current}`, { details: { machine: this.spec.id, state: this.current } });
-    }
   }
 
   private control(): QmpControl {
     return this.qmp ?? new QmpControl(this.layout!.qmpSocket, timeoutsOf(this.spec).requestMs);
   }
 
-  /** Watches the process; once it exits, removes its QMP socket, then reports the exit. */
-  private track(proc: VmmProcess): void {
-    this.proc = proc;
-    const layout = this.layout!;
-    this.finished = proc.exited.then(async (exit) => {
-      this.current = "exited";
-      await removeSocket(layout.qmpSocket).catch((err: unknown) => this.log?.warn({ err, machine: this.spec.id }, "removing the QMP socket after QEMU exited failed"));
-      return exit;
-    });
+  protected override removeLeftovers(): Promise<void>[] {
+    return [removeSocket(this.layout!.qmpSocket)];
   }
 }
