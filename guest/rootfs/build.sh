@@ -29,11 +29,17 @@ install -m 0755 "$init" "$stage/sbin/walk-init"
 mknod -m 0600 "$stage/dev/console" c 5 1
 chmod 0755 "$stage" "$stage"/{sbin,dev,mnt,mnt/app,mnt/state,mnt/root}
 chmod 0555 "$stage/proc" "$stage/sys"
+# mkfs.ext4 -d copies each staged file's times into the image: pin them, or two builds of the
+# same init differ (and so does the base version walk reports). ctime cannot be set on the host's
+# files, so debugfs sets it in the image below.
+find "$stage" -exec touch -h -d @1 {} +
 
 # Fixed UUID, hash seed and time: the same init gives the same image, byte for byte.
 E2FSPROGS_FAKE_TIME=1 mkfs.ext4 -q -F -L walk-base -b 1024 -N 64 -m 0 -O ^has_journal,^resize_inode \
   -U 6c6b6177-0000-4000-8000-000000000001 -E hash_seed=6c6b6177-0000-4000-8000-000000000002,root_owner=0:0 \
   -d "$stage" "$tmp/rootfs.ext4" 2M >&2
+(cd "$stage" && find . | sed -e 's|^\.||' -e 's|^$|/|' -e 's|^\(.*\)$|sif \1 ctime @1|') >"$tmp/ctimes"
+E2FSPROGS_FAKE_TIME=1 debugfs -w -f "$tmp/ctimes" "$tmp/rootfs.ext4" >/dev/null 2>&1
 touch "$tmp/complete"
 rm -rf "$stage"
 trap - EXIT

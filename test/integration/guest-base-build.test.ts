@@ -3,11 +3,13 @@
 // cache compiles the kernel (minutes); a warm one takes seconds.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUILD_PACKAGES, buildBase, listBases, missingBuildPackages, resolveBase, verifyBase } from "../../src/base/index.js";
 import { isWalkError } from "../../src/lib/errors.js";
+import { execFile } from "../../src/lib/exec.js";
 
 let dir: string;
 before(async () => {
@@ -35,6 +37,21 @@ test("buildBase installs kernel and rootfs as the default base, from the cache w
   const again = await buildBase(data, { guestDir: join(process.cwd(), "guest") });
   assert.equal(again.version, b.version, "an unchanged build is the same base");
   assert.equal((await listBases(data)).length, 1);
+});
+
+test("the base rootfs is reproducible: two builds of the same init, apart in time, are the same bytes, and fsck-clean", async () => {
+  const build = async (cache: string): Promise<string> => {
+    const r = await execFile("bash", [join(process.cwd(), "guest", "rootfs", "build.sh"), "/bin/true"], { env: { ...process.env, WALK_CACHE_DIR: cache }, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    return join(r.stdout.trim(), "rootfs.ext4");
+  };
+  const first = await build(join(dir, "cache-a"));
+  await new Promise((r) => setTimeout(r, 1100)); // the files staged for the second build get other times
+  const second = await build(join(dir, "cache-b"));
+  const sha = async (p: string): Promise<string> => createHash("sha256").update(await readFile(p)).digest("hex");
+  assert.equal(await sha(second), await sha(first));
+  const fsck = await execFile("e2fsck", ["-fn", first], { timeoutMs: 30_000 });
+  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
 });
 
 test("buildBase names the missing Debian packages and installs nothing", async () => {
