@@ -83,8 +83,10 @@ async function rawAgent(path: string): Promise<{ connected: Promise<void>; send:
   let buf = "";
   let connected: () => void = () => undefined;
   const connection = new Promise<void>((resolve) => (connected = resolve));
+  let connections = 0;
   const server = createServer((s) => {
     sock = s;
+    connections++;
     connected();
     s.on("data", (c: Buffer) => {
       buf += c.toString("latin1");
@@ -100,15 +102,24 @@ async function rawAgent(path: string): Promise<{ connected: Promise<void>; send:
   return {
     connected: connection,
     send: (s) => sock!.write(s),
-    // The next line (consumed in order) that matches; lines before it are dropped.
-    next: (match) =>
-      until(`a line matching ${match}`, () => {
-        while (lines.length > 0) {
-          const line = lines.shift()!;
-          if (match.test(line)) return line;
-        }
-        return undefined;
-      }),
+    // The next line (consumed in order) that matches; lines before it are dropped. A timeout says
+    // what the host end saw and the end of the guest's console, so a failure in CI can be read.
+    next: async (match) => {
+      const skipped: string[] = [];
+      try {
+        return await until(`a line matching ${match}`, () => {
+          while (lines.length > 0) {
+            const line = lines.shift()!;
+            if (match.test(line)) return line;
+            skipped.push(line);
+          }
+          return undefined;
+        });
+      } catch (err) {
+        const tail = (await consoleText()).split("\n").slice(-15).join("\n");
+        throw new Error(`${(err as Error).message}; connections ${connections}, open ${sock !== undefined && !sock.destroyed}, other lines ${JSON.stringify(skipped)}, partial ${JSON.stringify(buf)}; console tail:\n${tail}`);
+      }
+    },
     close: async () => {
       sock?.destroy();
       if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
