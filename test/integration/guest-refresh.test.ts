@@ -24,12 +24,13 @@ const STEP_MS = 90_000;
 /** How long the snapshot waits before it is restored: the clock a restore without refresh is behind by. */
 const WAIT_S = 8;
 /**
- * Once idle, the kernel reseeds its CRNG by itself at most every uptime/2 seconds; the refresh
- * just before the snapshot restarts that interval. At 12 s of uptime it is 6 s of guest time: far
- * more than from the snapshot to the first read after a restore, so a restore without refresh
- * reads what the snapshot's CRNG state alone determines.
+ * Early after boot the kernel reseeds its CRNG by itself every uptime/2 seconds; the refresh just
+ * before the snapshot restarts that interval. At 40 s of uptime it is 20 s of guest time: far more
+ * than from that refresh to the snapshot plus from the restore to the first read (the guest's
+ * clock stands still while it is paused), so a restore without refresh reads what the snapshot's
+ * CRNG state alone determines. (12 s, a 6 s interval, was once too short in a loaded CI run.)
  */
-const UPTIME_S = 12;
+const UPTIME_S = 40;
 const WORKLOAD = [
   `while [ "$(cut -d. -f1 /proc/uptime)" -lt ${UPTIME_S} ]; do sleep 1; done`,
   "echo ready",
