@@ -8,7 +8,7 @@
 // `<dir>/sim.json` ({"boots": [exit code | "hang" | "crash", ...]}, the last entry repeats), and
 // the boot counter is `<dir>/sim-boots`. Hook and wrapper are written per test dir.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,8 +70,13 @@ process.stdout.write = (chunk, ...rest) => {
 /** The guest base artifacts, built once per process (guest/build-all.sh is cached by content). */
 let baseBuild: Promise<{ kernel: string; rootfs: string }> | undefined;
 
+/** The guest base, copied out of the build cache once per test process and removed when it exits. */
 function guestBase(): Promise<{ kernel: string; rootfs: string }> {
-  baseBuild ??= (async () => buildTestBase(REPO_ROOT, await mkdtemp(join(tmpdir(), "walk-machine-base-"))))();
+  baseBuild ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), "walk-machine-base-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    return buildTestBase(REPO_ROOT, dir);
+  })();
   return baseBuild;
 }
 
