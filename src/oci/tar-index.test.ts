@@ -12,7 +12,15 @@ async function indexOf(tar: Buffer): Promise<{ index: TarIndex; read: (offset: n
   const p = join(dir, "t.tar");
   await writeFile(p, tar);
   const fh = await open(p, "r");
-  const index = await TarIndex.read(fh, "t.tar");
+  const done = async (): Promise<void> => {
+    await fh.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  // A tar the index refuses leaves nothing behind either.
+  const index = await TarIndex.read(fh, "t.tar").catch(async (err: unknown) => {
+    await done();
+    throw err;
+  });
   return {
     index,
     read: async (offset, size) => {
@@ -20,10 +28,7 @@ async function indexOf(tar: Buffer): Promise<{ index: TarIndex; read: (offset: n
       await fh.read(b, 0, size, offset);
       return b.toString();
     },
-    done: async () => {
-      await fh.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    done,
   };
 }
 
