@@ -3,11 +3,12 @@
 // forwards it, and goes on with the next request once the exchange finished (keep-alive, and
 // pipelined requests strictly in order). Writes walkd's own responses (refusal pages, bad
 // requests). Owns the client socket and its timeouts; does not route, wake or talk to backends.
+import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { BodyError, BodyReader } from "./http1/body.js";
-import { HeadError, parseRequestHead, type RequestHead } from "./http1/head.js";
-import { httpDate, reasonPhrase } from "./http1/write.js";
-import type { Page } from "./pages.js";
+import { HeadError, hasBody, parseRequestHead, type RequestHead } from "./http1/head.js";
+import { httpDate } from "./http1/write.js";
+import { badRequestPage, type Page } from "./pages.js";
 
 const CRLF2 = Buffer.from("\r\n\r\n");
 
@@ -128,9 +129,9 @@ export class ClientConnection {
   reply(page: Page, extraLines: string, req: RequestHead | undefined, close: boolean): void {
     const body = Buffer.from(page.body);
     // A request whose body walkd did not read cannot be followed by another on this connection.
-    const unreadBody = req !== undefined && req.framing.kind !== "none" && !(req.framing.kind === "length" && req.framing.length === 0) && this.state !== "busy";
+    const unreadBody = req !== undefined && hasBody(req.framing) && this.state !== "busy";
     const closing = close || unreadBody || req === undefined || !req.keepAlive;
-    let head = `HTTP/1.1 ${page.status} ${reasonPhrase(page.status)}\r\ndate: ${httpDate()}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\n`;
+    let head = `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? "Error"}\r\ndate: ${httpDate()}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\n`;
     if (page.retryAfter !== undefined) head += `retry-after: ${page.retryAfter}\r\n`;
     head += extraLines;
     if (closing) head += "connection: close\r\n";
@@ -248,8 +249,7 @@ export class ClientConnection {
   private refuse(status: number, message: string): void {
     this.onBadRequest(status, message);
     this.buf = null;
-    const page: Page = { status, contentType: "text/plain; charset=utf-8", body: `${status} ${reasonPhrase(status)}: ${message}.\n` };
-    this.reply(page, "", undefined, true);
+    this.reply(badRequestPage(status, message), "", undefined, true);
   }
 
   private closeGracefully(): void {

@@ -9,10 +9,10 @@ import type { Socket } from "node:net";
 import type { Lease } from "./app-runtime.js";
 import type { BodySink, ClientConnection, ClientEvents } from "./client-connection.js";
 import { BodyError, BodyReader } from "./http1/body.js";
-import { HeadError, parseResponseHead, type RequestHead, type ResponseHead } from "./http1/head.js";
+import { HeadError, hasBody, parseResponseHead, type RequestHead, type ResponseHead } from "./http1/head.js";
 import { clientResponseHead, upstreamRequestHead, type OutFraming } from "./http1/write.js";
 import type { RefusalCause } from "./metrics.js";
-import { refusalPage } from "./pages.js";
+import { badRequestPage, refusalPage } from "./pages.js";
 import type { UpstreamConn, UpstreamOwner } from "./upstream-pool.js";
 import type { UpstreamTimeouts } from "./types.js";
 
@@ -54,7 +54,6 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
   private upBuf: Buffer | null = null;
   private searchFrom = 0;
   private requestSent = false;
-  private response: ResponseHead | undefined;
   private reader: BodyReader | undefined;
   private out: OutFraming = "none";
   private headSent = false;
@@ -91,17 +90,7 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
   // ---- request body (client → upstream)
 
   bodyData(chunks: Buffer[]): void {
-    const s = this.up.socket;
-    const chunked = this.req.framing.kind === "chunked";
-    let ok = true;
-    s.cork();
-    for (const c of chunks) {
-      if (chunked) s.write(`${c.length.toString(16)}\r\n`, "latin1");
-      ok = s.write(c);
-      if (chunked) ok = s.write("\r\n", "latin1");
-    }
-    s.uncork();
-    if (!ok) this.client.pauseBody();
+    if (!writeBody(this.up.socket, chunks, this.req.framing.kind === "chunked")) this.client.pauseBody();
   }
 
   bodyEnd(): void {
@@ -115,7 +104,7 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
     this.up.destroy();
     this.settle("bad_request", false, () => {
       if (this.headSent || this.client.closed) return this.client.destroy();
-      this.client.reply({ status: 400, contentType: "text/plain; charset=utf-8", body: `400 Bad Request: ${err.message}.\n` }, "", this.req, true);
+      this.client.reply(badRequestPage(400, err.message), "", this.req, true);
     });
   }
 
@@ -129,10 +118,6 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
     if (this.settled) return;
     this.gotBytes = true;
     if (this.reader !== undefined) return this.relayBody(chunk);
-    if (this.responseDone) {
-      this.reusable = false; // bytes nobody asked for: this connection is not reused
-      return;
-    }
     this.upBuf = this.upBuf === null ? chunk : Buffer.concat([this.upBuf, chunk]);
     this.readHeads();
   }
@@ -154,11 +139,11 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
         throw err;
       }
       const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
-      this.upBuf = rest;
       this.searchFrom = 0;
+      this.upBuf = null;
       if (res.status === 101) return this.switchProtocols(res, rest);
-      if (res.status >= 200) this.upBuf = null;
       if (res.status < 200) {
+        this.upBuf = rest;
         if (++this.interim > MAX_INTERIM) return this.badResponse(`more than ${MAX_INTERIM} interim responses`);
         // HTTP/1.1 clients parse 1xx responses they did not ask for (RFC 9110 §15.2); 1.0 clients cannot.
         if (this.req.minor === 1) this.client.socket.write(clientResponseHead(res, "none", undefined, false), "latin1");
@@ -176,7 +161,6 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
   }
 
   private startResponse(res: ResponseHead): void {
-    this.response = res;
     this.reader = new BodyReader(res.framing);
     const f = res.framing.kind;
     this.out = f === "none" || f === "length" ? f : this.req.minor === 1 ? "chunked" : "close";
@@ -199,20 +183,9 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
       if (err instanceof BodyError) return this.badResponse(err.message);
       throw err;
     }
-    if (parts.length > 0) {
-      const s = this.client.socket;
-      let ok = true;
-      s.cork();
-      for (const p of parts) {
-        if (this.out === "chunked") s.write(`${p.length.toString(16)}\r\n`, "latin1");
-        ok = s.write(p);
-        if (this.out === "chunked") ok = s.write("\r\n", "latin1");
-      }
-      s.uncork();
-      if (!ok && !this.upPaused) {
-        this.upPaused = true;
-        this.up.socket.pause();
-      }
+    if (parts.length > 0 && !writeBody(this.client.socket, parts, this.out === "chunked") && !this.upPaused) {
+      this.upPaused = true;
+      this.up.socket.pause();
     }
     if (used < chunk.length) this.reusable = false;
     if (this.reader!.done) this.responseEnded();
@@ -269,7 +242,7 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
 
   /** The connection ended before a response head: retry once, or answer 502. */
   private upstreamLost(err: NodeJS.ErrnoException | undefined): void {
-    const retryable = this.up.reused && !this.gotBytes && !this.retried && this.requestSent && this.req.framing.kind !== "chunked" && !(this.req.framing.kind === "length" && this.req.framing.length > 0) && IDEMPOTENT.has(this.req.method);
+    const retryable = this.up.reused && !this.gotBytes && !this.retried && this.requestSent && !hasBody(this.req.framing) && IDEMPOTENT.has(this.req.method);
     if (retryable) {
       this.retried = true;
       this.reusable = true;
@@ -353,4 +326,20 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
     if (answer !== undefined) answer();
     else this.client.finish(keepAlive && !this.client.closed);
   }
+}
+
+/**
+ * Writes body pieces in one syscall, each as a chunk when `chunked` (walkd re-frames what it
+ * decoded); false when the socket's buffer is full and the sender should pause.
+ */
+function writeBody(s: Socket, parts: Buffer[], chunked: boolean): boolean {
+  let ok = true;
+  s.cork();
+  for (const p of parts) {
+    if (chunked) s.write(`${p.length.toString(16)}\r\n`, "latin1");
+    ok = s.write(p);
+    if (chunked) ok = s.write("\r\n", "latin1");
+  }
+  s.uncork();
+  return ok;
 }

@@ -1,5 +1,6 @@
 // The responses the activator writes itself: small text pages (HTML only for the browser
 // "starting" page), one per refusal cause. Bodies never carry backend logs or internal detail.
+import { STATUS_CODES } from "node:http";
 import type { RefusalCause } from "./metrics.js";
 
 export interface Page {
@@ -49,4 +50,9 @@ export function startingPage(app: string, refreshSeconds: number): Page {
 <p>The app is waking up. This page reloads in ${refreshSeconds} s.</p></body></html>
 `;
   return { status: 503, retryAfter: refreshSeconds, contentType: "text/html; charset=utf-8", body };
+}
+
+/** The page for a request walkd cannot take (400, 408, 431, 501, 505): the status, its reason and what was wrong. */
+export function badRequestPage(status: number, message: string): Page {
+  return { status, contentType: TEXT, body: `${status} ${STATUS_CODES[status] ?? "Error"}: ${message}.\n` };
 }

@@ -11,6 +11,11 @@ export type Framing = { kind: "none" } | { kind: "length"; length: number } | { 
 /** Header fields as received: [name0, value0, name1, value1, ...], names in their original case. */
 export type HeaderList = string[];
 
+/** A message with this framing carries body bytes (a length of 0 is none). */
+export function hasBody(f: Framing): boolean {
+  return f.kind === "chunked" || f.kind === "close" || (f.kind === "length" && f.length > 0);
+}
+
 export interface RequestHead {
   method: string;
   /** The origin-form path and query ("/a?b"), or "*". */
@@ -172,7 +177,7 @@ export function parseRequestHead(text: string): RequestHead {
   const keepAlive = minor === 1 ? !f.connection.has("close") : f.connection.has("keep-alive") && !f.connection.has("close");
   // A server may ignore Upgrade (RFC 9110 §7.8); walkd does when the request has a body, so the
   // bytes after the head are either that body or the new protocol, never both.
-  const upgrade = f.connection.has("upgrade") && f.upgrade !== undefined && f.upgrade !== "" && (framing.kind === "none" || (framing.kind === "length" && framing.length === 0)) ? f.upgrade : undefined;
+  const upgrade = f.connection.has("upgrade") && f.upgrade !== undefined && f.upgrade !== "" && !hasBody(framing) ? f.upgrade : undefined;
   return { method, target, authority, minor, headers: f.headers, host: f.host, framing, keepAlive, upgrade, connection: f.connection };
 }
 

@@ -2,7 +2,7 @@
 // heads it sends the client. Hop-by-hop fields are dropped both ways (RFC 9110 §7.6.1: the fixed
 // list, any Proxy-*, and whatever Connection names); framing fields are always walkd's own, never
 // copied; X-Forwarded-* are set on the way up. Pure string building over parsed heads.
-import type { HeaderList, RequestHead, ResponseHead } from "./head.js";
+import type { RequestHead, ResponseHead } from "./head.js";
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 
@@ -93,27 +93,4 @@ export function httpDate(): string {
     dateValue = new Date(now).toUTCString();
   }
   return dateValue;
-}
-
-/** Formats extra header lines (name: value CRLF) from a list; for walkd's own responses. */
-export function headerLines(fields: HeaderList): string {
-  let out = "";
-  for (let i = 0; i < fields.length; i += 2) out += `${fields[i]!}: ${fields[i + 1]!}\r\n`;
-  return out;
-}
-
-const REASONS: Record<number, string> = {
-  400: "Bad Request",
-  404: "Not Found",
-  408: "Request Timeout",
-  431: "Request Header Fields Too Large",
-  501: "Not Implemented",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-  505: "HTTP Version Not Supported",
-};
-
-export function reasonPhrase(status: number): string {
-  return REASONS[status] ?? "Error";
 }
