@@ -241,7 +241,6 @@ export class Activator {
       done: (o: Outcome) => {
         if (o === "upstream_error" || o === "upstream_timeout") app.metrics.refused(o);
       },
-      openConnection: () => lease.openConnection(),
       track: (sockets) => {
         for (const s of sockets) {
           this.upgraded.add(s);

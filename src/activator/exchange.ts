@@ -37,8 +37,6 @@ export interface ExchangeContext {
   timing: (upstreamServerTiming: string | undefined) => string;
   /** Called once, after the lease was released. */
   done(o: Outcome): void;
-  /** An upgraded pair is activity until its close function is called. */
-  openConnection(): () => void;
   /** Registers an upgraded pair so shutdown can close it. */
   track(sockets: Socket[]): void;
   /** A backend answered in a way walkd refuses to relay (logged, never shown to the client). */
@@ -297,7 +295,8 @@ class Exchange implements UpstreamOwner, BodySink, ClientEvents {
     socket.write(clientResponseHead(res, "none", this.ctx.timing, false), "latin1");
     if (rest !== null) socket.write(rest);
     if (buffered !== null) upSocket.write(buffered);
-    const closeConnection = this.ctx.openConnection();
+    // An upgraded pair is activity on its instance until it closes.
+    const closeConnection = this.lease.openConnection();
     const close = (): void => {
       socket.destroy();
       upSocket.destroy();
