@@ -53,15 +53,6 @@ interface Ready {
   retired: boolean;
 }
 
-/** The keep-alive pool of a ready instance (at most `hardConcurrency` connections are ever in use, since no more requests run at once). */
-function openPool(target: BackendTarget): UpstreamPool {
-  return new UpstreamPool(target);
-}
-
-function closePool(ready: Ready): void {
-  ready.pool.destroy();
-}
-
 /** What an instance needs from its app runtime. */
 export interface InstanceHost {
   readonly app: string;
@@ -180,7 +171,8 @@ export class Instance {
       }
       const ready: Ready = {
         target: { host: result.host, port: result.port },
-        pool: openPool({ host: result.host, port: result.port }),
+        // At most hardConcurrency of its connections are ever in use: no more requests run at once.
+        pool: new UpstreamPool({ host: result.host, port: result.port }),
         info: { kind: result.kind, durMs: performance.now() - started },
         readyAt: performance.now(),
         leases: 0,
@@ -371,7 +363,7 @@ export class Instance {
   /** A retired target's pool closes with its last request; it has drained once its connections end too. */
   private settle(ready: Ready): void {
     if (!ready.retired) return;
-    if (ready.leases === 0) closePool(ready);
+    if (ready.leases === 0) ready.pool.destroy();
     if (ready.leases + ready.connections > 0) this.draining.add(ready);
     else this.draining.delete(ready);
   }
